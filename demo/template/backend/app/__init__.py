@@ -1,0 +1,1 @@
+"""DawsOS portfolio backend."""

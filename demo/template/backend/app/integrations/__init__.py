@@ -1,0 +1,1 @@
+"""HTTP clients of the external data providers (base URLs come from the environment)."""

@@ -1,0 +1,1 @@
+"""Services: database access and calculations used by the agents."""

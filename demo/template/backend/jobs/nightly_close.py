@@ -1,0 +1,36 @@
+"""Nightly job: stamp closed_date on lots whose qty_open reached 0 without one, and log it.
+
+Run: python -m jobs.nightly_close  (DATABASE_URL from the environment)."""
+from __future__ import annotations
+
+import asyncio
+import json
+
+from app.core import database
+
+STAMP_SQL = """
+    UPDATE lots
+       SET closed_date = CURRENT_DATE
+     WHERE qty_open = 0 AND closed_date IS NULL
+    RETURNING id
+"""
+
+
+async def main() -> int:
+    pool = await database.init_pool()
+    try:
+        async with pool.acquire() as conn:
+            async with conn.transaction():
+                rows = await conn.fetch(STAMP_SQL)
+                await conn.execute(
+                    "INSERT INTO audit_log (actor, action, detail) VALUES ($1, $2, $3::jsonb)",
+                    "nightly_close", "stamp_closed_lots", json.dumps({"lots": len(rows)}),
+                )
+        print(f"stamped closed_date on {len(rows)} lots with qty_open = 0")
+        return 0
+    finally:
+        await database.close_pool()
+
+
+if __name__ == "__main__":
+    raise SystemExit(asyncio.run(main()))

@@ -1,0 +1,183 @@
+"""Referential-integrity gates (foreign keys), each an unexpected-rows check run through GX.
+
+* `orphans_gate`      — child rows whose FK value has no parent row (one scan of the child).
+* `fk_catalog_gate`   — the expected FK constraints exist in pg_catalog AND are validated.
+* `fk_index_gate`     — every FK in schema public has an index whose leading columns cover it.
+* `invalid_insert_rejected` — PostgreSQL itself refuses a row that breaks an FK (always
+  rolled back).
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import psycopg
+from psycopg import sql
+
+from expectations.gx_runner import (
+    _regclass_text,
+    connect,
+    jsonable,
+    require_tables,
+    run_unexpected_rows,
+    table_ident,
+)
+from runbook.errors import RunbookError
+from runbook.gates import GateResult
+
+
+def orphans_gate(url: str, child_table: str, fk_column: str, parent_table: str,
+                 parent_key: str = "id", *, sample_size: int = 10,
+                 materialize: bool = True) -> GateResult:
+    """No row of child_table has a non-NULL fk_column without a matching parent row."""
+    query = sql.SQL(
+        "SELECT c.* FROM {child} AS c "
+        "WHERE c.{fk} IS NOT NULL AND NOT EXISTS "
+        "(SELECT 1 FROM {parent} AS p WHERE p.{pk} = c.{fk})"
+    ).format(child=table_ident(child_table), fk=sql.Identifier(fk_column),
+             parent=table_ident(parent_table), pk=sql.Identifier(parent_key))
+    return run_unexpected_rows(
+        url,
+        name=f"orphans:{child_table}.{fk_column}",
+        expectation=(f"every {child_table}.{fk_column} refers to an existing "
+                     f"{parent_table}.{parent_key}"),
+        query=query,
+        sample_size=sample_size,
+        tables=[child_table, parent_table],
+        materialize=materialize,
+        details={"child_table": child_table, "fk_column": fk_column,
+                 "parent_table": parent_table, "parent_key": parent_key},
+    )
+
+
+def fk_catalog_gate(url: str, expected: Sequence[tuple[str, str, str]], *,
+                    sample_size: int = 10) -> GateResult:
+    """Each (child_table, column, parent_table) has a FOREIGN KEY constraint on exactly that
+    column referencing parent_table, and it is validated (pg_constraint.convalidated)."""
+    expected = [tuple(e) for e in expected]
+    if not expected:
+        raise RunbookError("fk_catalog_gate needs at least one (child_table, column, parent_table)")
+    tables = sorted({e[0] for e in expected} | {e[2] for e in expected})
+    require_tables(url, tables, gate="fk-catalog")
+    values = sql.SQL(", ").join(
+        sql.SQL("({}, {}, {}, {}, {})").format(
+            sql.Literal(child), sql.Literal(col), sql.Literal(parent),
+            sql.Literal(_regclass_text(child)), sql.Literal(_regclass_text(parent)))
+        for child, col, parent in expected)
+    query = sql.SQL(
+        "WITH expected(child_table, column_name, parent_table, child_reg, parent_reg) AS "
+        "(VALUES {values}) "
+        "SELECT e.child_table, e.column_name, e.parent_table, "
+        "CASE WHEN con.oid IS NULL THEN 'missing' ELSE 'not_validated' END AS problem, "
+        "con.conname AS constraint_name, con.convalidated AS validated "
+        "FROM expected AS e "
+        "LEFT JOIN LATERAL ("
+        "  SELECT k.oid, k.conname, k.convalidated FROM pg_catalog.pg_constraint AS k "
+        "  WHERE k.contype = 'f' "
+        "    AND k.conrelid = to_regclass(e.child_reg) "
+        "    AND k.confrelid = to_regclass(e.parent_reg) "
+        "    AND k.conkey = ARRAY[(SELECT a.attnum FROM pg_catalog.pg_attribute AS a "
+        "                          WHERE a.attrelid = to_regclass(e.child_reg) "
+        "                            AND a.attname = e.column_name AND NOT a.attisdropped)] "
+        "  ORDER BY k.convalidated DESC, k.conname LIMIT 1"
+        ") AS con ON true "
+        "WHERE con.oid IS NULL OR NOT con.convalidated "
+        "ORDER BY 1, 2"
+    ).format(values=values)
+    listed = ", ".join(f"{c}.{col} → {p}" for c, col, p in expected)
+    return run_unexpected_rows(
+        url,
+        name="fk-catalog",
+        expectation=f"foreign keys present and validated: {listed}",
+        query=query,
+        sample_size=sample_size,
+        materialize=False,          # a catalog lookup: nothing big to scan twice
+        details={"expected": [list(e) for e in expected]},
+    )
+
+
+FK_INDEX_QUERY = sql.SQL(
+    "SELECT rel.relname AS table_name, con.conname AS constraint_name, "
+    "  (SELECT array_agg(a.attname::text ORDER BY k.ord) "
+    "     FROM unnest(con.conkey) WITH ORDINALITY AS k(attnum, ord) "
+    "     JOIN pg_catalog.pg_attribute AS a "
+    "       ON a.attrelid = con.conrelid AND a.attnum = k.attnum) AS columns, "
+    "  con.confrelid::regclass::text AS parent_table "
+    "FROM pg_catalog.pg_constraint AS con "
+    "JOIN pg_catalog.pg_class AS rel ON rel.oid = con.conrelid "
+    "JOIN pg_catalog.pg_namespace AS ns ON ns.oid = rel.relnamespace "
+    "WHERE con.contype = 'f' AND ns.nspname = {schema} "
+    "  AND NOT EXISTS ("
+    "    SELECT 1 FROM pg_catalog.pg_index AS i "
+    "    WHERE i.indrelid = con.conrelid AND i.indisvalid AND i.indpred IS NULL "
+    "      AND (string_to_array(i.indkey::text, ' ')::int2[])[1:cardinality(con.conkey)] "
+    "          @> con.conkey "
+    "      AND (string_to_array(i.indkey::text, ' ')::int2[])[1:cardinality(con.conkey)] "
+    "          <@ con.conkey) "
+    "ORDER BY 1, 2"
+)
+
+
+def fk_index_gate(url: str, schema: str = "public", *, sample_size: int = 50) -> GateResult:
+    """Every FK column set in `schema` has a valid, non-partial index whose leading columns are
+    exactly that set (any order): unindexed FKs make parent deletes/updates scan the child."""
+    return run_unexpected_rows(
+        url,
+        name=f"fk-index:{schema}",
+        expectation=f"every foreign key in schema {schema} has an index on its columns",
+        query=FK_INDEX_QUERY.format(schema=sql.Literal(schema)),
+        sample_size=sample_size,
+        materialize=False,
+        details={"schema": schema},
+    )
+
+
+def invalid_insert_rejected(url: str, table: str, row: dict[str, Any]) -> GateResult:
+    """Inserting `row` into `table` raises ForeignKeyViolation. The insert runs in a
+    transaction that is always rolled back, so the table is never changed."""
+    if not row:
+        raise RunbookError(f"invalid_insert_rejected on {table!r}: empty row")
+    name = f"fk-rejects:{table}"
+    require_tables(url, [table], gate=name)
+    stmt = sql.SQL("INSERT INTO {t} ({cols}) VALUES ({vals})").format(
+        t=table_ident(table),
+        cols=sql.SQL(", ").join(sql.Identifier(c) for c in row),
+        vals=sql.SQL(", ").join(sql.Placeholder() for _ in row))
+    error: BaseException | None = None
+    with connect(url) as conn:
+        try:
+            conn.execute(stmt, list(row.values()))
+        except psycopg.Error as exc:
+            error = exc
+        finally:
+            conn.rollback()
+    sample_row = {k: jsonable(v) for k, v in row.items()}
+    if isinstance(error, psycopg.errors.ForeignKeyViolation):
+        observed = f"ForeignKeyViolation: {_first_line(error)}"
+        passed = True
+        sample: list[dict] = []
+    elif error is not None:
+        observed = f"{type(error).__name__}: {_first_line(error)}"
+        passed = False
+        sample = [sample_row]
+    else:
+        observed = "row accepted (rolled back)"
+        passed = False
+        sample = [sample_row]
+    details: dict[str, Any] = {"table": table, "row": sample_row, "rolled_back": True}
+    diag = getattr(error, "diag", None)
+    if diag is not None and diag.constraint_name:
+        details["constraint"] = diag.constraint_name
+    return GateResult(
+        name=name,
+        passed=passed,
+        expectation=f"PostgreSQL rejects a row in {table} that breaks a foreign key",
+        observed=observed,
+        expected="ForeignKeyViolation",
+        sample=sample,
+        details=details,
+    )
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

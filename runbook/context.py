@@ -1,0 +1,81 @@
+"""What a flow run acts on, resolved once from settings and parameters."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from runbook.errors import RunbookError
+from runbook.pg import connect, database_name, with_database
+from runbook.settings import Settings, get_settings
+
+Environment = Literal["staging", "production"]
+
+
+@dataclass
+class RunContext:
+    flow_name: str
+    environment: Environment
+    database_url: str
+    rehearsal_server_url: str        # server on which the staging rehearsal's scratch DB lives
+    repo: Path                       # TARGET_REPO: the source checkout (its HEAD never moves)
+    workspace: Path
+    backup_dir: Path
+    flow_run_id: str
+    api_url: str | None = None       # external API; None = the runbook manages one per env
+    api_token: str | None = None
+    dry_run: bool = False
+    batch_size: int = 2000
+    lock_timeout_ms: int = 2000
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def deploy_dir(self) -> Path:
+        """The checkout this environment's API runs (a git worktree of TARGET_REPO)."""
+        return self.workspace / "deploy" / self.environment
+
+    @property
+    def branch(self) -> str:
+        return "runbook/refactor"
+
+    @property
+    def rehearsal_db(self) -> str:
+        return f"rb_rehearsal_{database_name(self.database_url)}"[:63]
+
+
+def database_for(environment: Environment, settings: Settings) -> str:
+    if environment == "production":
+        if not settings.database_url:
+            raise RunbookError("setting DATABASE_URL is not set (needed for a production run)")
+        return settings.database_url.get_secret_value()
+    if settings.staging_database_url:
+        return settings.staging_database_url.get_secret_value()
+    raise RunbookError("setting STAGING_DATABASE_URL is not set (needed for a staging run)")
+
+
+def build_context(flow_name: str, environment: str, flow_run_id: str, *, dry_run: bool = False,
+                  batch_size: int = 2000, lock_timeout_ms: int = 2000,
+                  settings: Settings | None = None) -> RunContext:
+    if environment not in ("staging", "production"):
+        raise RunbookError(f"parameter environment must be 'staging' or 'production', not {environment!r}")
+    if batch_size < 1 or batch_size > 1_000_000:
+        raise RunbookError(f"parameter batch_size must be between 1 and 1000000, not {batch_size}")
+    if lock_timeout_ms < 10 or lock_timeout_ms > 600_000:
+        raise RunbookError(f"parameter lock_timeout_ms must be between 10 and 600000, not {lock_timeout_ms}")
+    s = settings or get_settings()
+    url = database_for(environment, s)  # type: ignore[arg-type]
+    connect(url, setting="DATABASE_URL" if environment == "production" else "STAGING_DATABASE_URL").close()
+    staging = s.staging_database_url.get_secret_value() if s.staging_database_url else None
+    rehearsal_server = with_database(staging if (staging and environment == "production") else url, "postgres")
+    if not s.target_repo:
+        raise RunbookError("setting TARGET_REPO is not set (the DawsOS backend checkout)")
+    repo = Path(s.target_repo).resolve()
+    if not (repo / ".git").exists():
+        raise RunbookError(f"setting TARGET_REPO: {repo} is not a git checkout")
+    return RunContext(
+        flow_name=flow_name, environment=environment, database_url=url,  # type: ignore[arg-type]
+        rehearsal_server_url=rehearsal_server, repo=repo,
+        workspace=Path(s.runbook_workspace).resolve(), backup_dir=Path(s.backup_dir).resolve(),
+        flow_run_id=flow_run_id, api_url=s.target_api_url,
+        api_token=s.target_api_token.get_secret_value() if s.target_api_token else None,
+        dry_run=dry_run, batch_size=batch_size, lock_timeout_ms=lock_timeout_ms)

@@ -1,0 +1,50 @@
+"""The plan registry: the plan's days in order, the flow that carries each out, and the
+plan's Progress Tracking checklist with the step whose real outcome ticks each box."""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+
+from runbook.errors import RunbookError
+
+
+@dataclass(frozen=True)
+class ChecklistItem:
+    text: str              # the plan's wording
+    step: str              # the flow step (task name) whose completion ticks it
+    environment: str | None = None   # only a run on this environment ticks it
+
+
+@dataclass(frozen=True)
+class PlanDay:
+    key: str               # CLI name
+    flow_name: str         # Prefect flow name
+    entrypoint: str        # module:function
+    week: str
+    day: str
+    title: str
+    checklist: tuple[ChecklistItem, ...] = field(default_factory=tuple)
+
+    def load(self):
+        module, func = self.entrypoint.split(":")
+        return getattr(importlib.import_module(module), func)
+
+
+PLAN: tuple[PlanDay, ...] = (
+    PlanDay("week0-day1-2", "week0-day1-2-standardize-fields", "flows.week0:standardize_fields",
+            "Week 0", "Day 1-2", "Database Field Standardization", (
+                ChecklistItem("Migration 014 created", "preflight"),
+                ChecklistItem("Migration 014 tested on staging", "014_standardize_quantity_fields:rehearsal"),
+                ChecklistItem("Migration 014 run on production", "014_standardize_quantity_fields:apply", "production"),
+                ChecklistItem("Backend code updated (51 files)", "code:rename-fields"),
+                ChecklistItem("Pattern JSON files updated", "code:old-names"),
+                ChecklistItem("Validation complete", "smoke"),
+            )),
+)
+
+
+def by_key(key: str) -> PlanDay:
+    for day in PLAN:
+        if key in (day.key, day.flow_name):
+            return day
+    raise RunbookError(f"unknown flow {key!r}; choose one of: {', '.join(d.key for d in PLAN)}")

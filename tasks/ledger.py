@@ -1,0 +1,200 @@
+"""The migration ledger: a `runbook` schema in the target database.
+
+The target database is the source of truth for progress: which migration (and checksum) is
+applied, backfill checkpoints, backups, staging rehearsals, and the steps each run applied,
+so that a re-run after a crash (which runs no Prefect hook) can resume or roll back.
+"""
+from __future__ import annotations
+
+import json
+from contextlib import contextmanager
+from typing import Any, Iterator
+
+import psycopg
+from psycopg.rows import dict_row
+
+from runbook.errors import RunbookError
+from runbook.pg import connect
+
+LEDGER_DDL = """
+CREATE SCHEMA IF NOT EXISTS runbook;
+CREATE TABLE IF NOT EXISTS runbook.migrations (
+    id text PRIMARY KEY,
+    checksum text NOT NULL,
+    status text NOT NULL CHECK (status IN ('applying', 'applied', 'reverting', 'reverted')),
+    flow_run_id text,
+    applied_at timestamptz,
+    reverted_at timestamptz,
+    updated_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE IF NOT EXISTS runbook.migration_sections (
+    migration_id text NOT NULL,
+    section text NOT NULL,
+    done_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (migration_id, section)
+);
+CREATE TABLE IF NOT EXISTS runbook.checkpoints (
+    migration_id text NOT NULL,
+    table_name text NOT NULL,
+    last_key jsonb,
+    rows_done bigint NOT NULL DEFAULT 0,
+    finished boolean NOT NULL DEFAULT false,
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (migration_id, table_name)
+);
+CREATE TABLE IF NOT EXISTS runbook.backups (
+    id bigserial PRIMARY KEY,
+    path text NOT NULL,
+    sha256 text NOT NULL,
+    bytes bigint NOT NULL,
+    flow_run_id text,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE IF NOT EXISTS runbook.rehearsals (
+    migration_id text NOT NULL,
+    checksum text NOT NULL,
+    flow_run_id text,
+    passed_at timestamptz NOT NULL DEFAULT now(),
+    detail jsonb
+);
+CREATE TABLE IF NOT EXISTS runbook.run_steps (
+    id bigserial PRIMARY KEY,
+    flow_run_id text NOT NULL,
+    flow_name text NOT NULL,
+    step text NOT NULL,
+    status text NOT NULL CHECK (status IN ('applied', 'reverted')),
+    data jsonb NOT NULL DEFAULT '{}',
+    at timestamptz NOT NULL DEFAULT now()
+);
+"""
+
+
+def ensure(url: str) -> None:
+    with connect(url) as conn:
+        # two first runs at once would race on CREATE SCHEMA; serialise them
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext('runbook:ledger-ddl'))")
+        conn.execute(LEDGER_DDL)
+
+
+@contextmanager
+def cursor(url: str) -> Iterator[psycopg.Cursor]:
+    with connect(url) as conn, conn.cursor(row_factory=dict_row) as cur:
+        yield cur
+
+
+def migration_state(url: str, migration_id: str) -> dict | None:
+    with cursor(url) as cur:
+        cur.execute("SELECT * FROM runbook.migrations WHERE id = %s", (migration_id,))
+        return cur.fetchone()
+
+
+def set_migration(url: str, migration_id: str, checksum: str, status: str,
+                  flow_run_id: str | None = None) -> None:
+    stamp = {"applied": "applied_at", "reverted": "reverted_at"}.get(status)
+    with cursor(url) as cur:
+        cur.execute(
+            f"""INSERT INTO runbook.migrations (id, checksum, status, flow_run_id
+                    {', ' + stamp if stamp else ''})
+                VALUES (%s, %s, %s, %s {', now()' if stamp else ''})
+                ON CONFLICT (id) DO UPDATE SET checksum = EXCLUDED.checksum,
+                    status = EXCLUDED.status, flow_run_id = EXCLUDED.flow_run_id,
+                    {stamp + ' = now(), ' if stamp else ''} updated_at = now()""",
+            (migration_id, checksum, status, flow_run_id))
+
+
+def check_drift(url: str, migration_id: str, checksum: str) -> None:
+    """Refuse when the ledger recorded this migration with other file contents."""
+    state = migration_state(url, migration_id)
+    if state and state["status"] in ("applied", "applying") and state["checksum"] != checksum:
+        raise RunbookError(
+            f"migration {migration_id} drifted: ledger checksum {state['checksum'][:12]} "
+            f"!= file checksum {checksum[:12]}; the applied SQL is not the SQL on disk")
+
+
+def sections_done(url: str, migration_id: str) -> set[str]:
+    with cursor(url) as cur:
+        cur.execute("SELECT section FROM runbook.migration_sections WHERE migration_id = %s",
+                    (migration_id,))
+        return {r["section"] for r in cur.fetchall()}
+
+
+def mark_section(conn: psycopg.Connection, migration_id: str, section: str) -> None:
+    conn.execute("INSERT INTO runbook.migration_sections (migration_id, section) VALUES (%s, %s)"
+                 " ON CONFLICT DO NOTHING", (migration_id, section))
+
+
+def forget_migration(url: str, migration_id: str) -> None:
+    with cursor(url) as cur:
+        cur.execute("DELETE FROM runbook.migration_sections WHERE migration_id = %s", (migration_id,))
+        cur.execute("DELETE FROM runbook.checkpoints WHERE migration_id = %s", (migration_id,))
+
+
+def get_checkpoint(url: str, migration_id: str, table: str) -> dict | None:
+    with cursor(url) as cur:
+        cur.execute("SELECT * FROM runbook.checkpoints WHERE migration_id = %s AND table_name = %s",
+                    (migration_id, table))
+        return cur.fetchone()
+
+
+def save_checkpoint(conn: psycopg.Connection, migration_id: str, table: str, last_key: Any,
+                    rows_done: int, finished: bool = False) -> None:
+    conn.execute(
+        """INSERT INTO runbook.checkpoints (migration_id, table_name, last_key, rows_done, finished)
+           VALUES (%s, %s, %s, %s, %s)
+           ON CONFLICT (migration_id, table_name) DO UPDATE SET last_key = EXCLUDED.last_key,
+               rows_done = EXCLUDED.rows_done, finished = EXCLUDED.finished, updated_at = now()""",
+        (migration_id, table, json.dumps(last_key, default=str), rows_done, finished))
+
+
+def record_backup(url: str, path: str, sha256: str, size: int, flow_run_id: str | None) -> None:
+    with cursor(url) as cur:
+        cur.execute("INSERT INTO runbook.backups (path, sha256, bytes, flow_run_id) VALUES (%s,%s,%s,%s)",
+                    (path, sha256, size, flow_run_id))
+
+
+def record_rehearsal(url: str, migration_id: str, checksum: str, flow_run_id: str | None,
+                     detail: dict) -> None:
+    with cursor(url) as cur:
+        cur.execute("INSERT INTO runbook.rehearsals (migration_id, checksum, flow_run_id, detail)"
+                    " VALUES (%s, %s, %s, %s)",
+                    (migration_id, checksum, flow_run_id, json.dumps(detail, default=str)))
+
+
+def rehearsal_passed(url: str, migration_id: str, checksum: str) -> bool:
+    with cursor(url) as cur:
+        cur.execute("SELECT 1 FROM runbook.rehearsals WHERE migration_id = %s AND checksum = %s",
+                    (migration_id, checksum))
+        return cur.fetchone() is not None
+
+
+def record_step(url: str, flow_run_id: str, flow_name: str, step: str, status: str,
+                data: dict | None = None) -> None:
+    with cursor(url) as cur:
+        cur.execute("INSERT INTO runbook.run_steps (flow_run_id, flow_name, step, status, data)"
+                    " VALUES (%s, %s, %s, %s, %s)",
+                    (flow_run_id, flow_name, step, status, json.dumps(data or {}, default=str)))
+
+
+def unreverted_steps(url: str, flow_name: str) -> list[dict]:
+    """Steps some run of flow_name applied and nobody reverted, newest first (crash path)."""
+    with cursor(url) as cur:
+        cur.execute(
+            """SELECT DISTINCT ON (flow_run_id, step) flow_run_id, step, status, data, id
+               FROM runbook.run_steps WHERE flow_name = %s
+               ORDER BY flow_run_id, step, id DESC""", (flow_name,))
+        rows = [r for r in cur.fetchall() if r["status"] == "applied"]
+    return sorted(rows, key=lambda r: r["id"], reverse=True)
+
+
+@contextmanager
+def advisory_lock(url: str, name: str) -> Iterator[None]:
+    """Hold a session advisory lock for the whole run; refuse if another run holds it."""
+    conn = connect(url, autocommit=True)
+    try:
+        got = conn.execute("SELECT pg_try_advisory_lock(hashtext(%s))", (f"runbook:{name}",)).fetchone()[0]
+        if not got:
+            raise RunbookError(f"another run of {name!r} is in progress on this database "
+                               "(advisory lock held); refusing to run concurrently")
+        yield
+    finally:
+        conn.close()  # closing the session releases the lock

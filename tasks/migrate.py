@@ -1,0 +1,222 @@
+"""Run a migration triad against a database: apply (resumable), verify, revert.
+
+Every section runs in a short transaction with lock_timeout; a lock timeout is retried with
+exponential backoff instead of queueing behind (and in front of) application traffic.
+Backfills are keyset batches over the primary key, each its own transaction, checkpointed in
+the ledger, so a killed run resumes where it stopped.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import psycopg
+from psycopg import errors, sql
+
+from runbook.errors import RunbookError
+from runbook.gates import GateResult
+from runbook.pg import connect
+from tasks import ledger
+from tasks.migration_files import Migration, Section
+
+log = logging.getLogger("runbook.migrate")
+Progress = Callable[[str, int, int], None]   # (table, rows_done, rows_total)
+
+
+@dataclass
+class MigrationOptions:
+    batch_size: int = 2000
+    lock_timeout_ms: int = 2000
+    retries: int = 8
+    backoff_s: float = 0.05
+    flow_run_id: str | None = None
+    progress: Progress | None = None
+    # for crash tests: stop (raise) after this many backfill batches
+    stop_after_batches: int | None = None
+
+
+@dataclass
+class ApplyReport:
+    migration_id: str
+    sections_run: list[str] = field(default_factory=list)
+    sections_skipped: list[str] = field(default_factory=list)
+    rows_backfilled: dict[str, int] = field(default_factory=dict)
+    lock_retries: int = 0
+
+
+def _with_lock_retry(fn, opts: MigrationOptions, what: str, report: ApplyReport | None = None):
+    delay = opts.backoff_s
+    for attempt in range(opts.retries + 1):
+        try:
+            return fn()
+        except (errors.LockNotAvailable, errors.DeadlockDetected) as exc:
+            if attempt == opts.retries:
+                raise RunbookError(f"{what}: could not take its lock after {opts.retries} retries "
+                                   f"(lock_timeout {opts.lock_timeout_ms} ms): {exc.diag.message_primary}") from None
+            if report:
+                report.lock_retries += 1
+            log.warning("%s: lock timeout, retry %d in %.2fs", what, attempt + 1, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
+def _run_section(url: str, migration: Migration, section: Section, opts: MigrationOptions,
+                 mark: bool, report: ApplyReport | None = None) -> None:
+    def attempt():
+        if section.transactional:
+            with connect(url) as conn:
+                conn.execute(f"SET LOCAL lock_timeout = '{int(opts.lock_timeout_ms)}ms'")
+                conn.execute(section.sql)
+                if mark:
+                    ledger.mark_section(conn, migration.id, section.name)
+        else:
+            with connect(url, autocommit=True) as conn:
+                conn.execute(f"SET lock_timeout = '{int(opts.lock_timeout_ms)}ms'")
+                for stmt in _statements(section.sql):
+                    conn.execute(stmt)
+                if mark:
+                    ledger.mark_section(conn, migration.id, section.name)
+    _with_lock_retry(attempt, opts, f"{migration.id}:{section.name}", report)
+
+
+def _statements(text: str) -> list[str]:
+    """Split a no-transaction section into statements (each must run on its own)."""
+    import pglast
+
+    return [s.strip() for s in pglast.split(text) if s.strip()]
+
+
+def primary_key(conn: psycopg.Connection, table: str) -> list[str]:
+    rows = conn.execute(
+        """SELECT a.attname FROM pg_index i
+             JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
+            WHERE i.indrelid = to_regclass(%s) AND i.indisprimary
+            ORDER BY array_position(i.indkey, a.attnum)""", (table,)).fetchall()
+    if not rows:
+        raise RunbookError(f"table {table!r} is missing or has no primary key to backfill by")
+    return [r[0] for r in rows]
+
+
+def _backfill(url: str, migration: Migration, section: Section, opts: MigrationOptions,
+              report: ApplyReport) -> None:
+    table = section.backfill_table
+    with connect(url) as conn:
+        key = primary_key(conn, table)
+        total = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))).fetchone()[0]
+    cp = ledger.get_checkpoint(url, migration.id, table)
+    if cp and cp["finished"]:
+        report.sections_skipped.append(section.name)
+        return
+    last = cp["last_key"] if cp else None
+    done = cp["rows_done"] if cp else 0
+    keys = sql.SQL(", ").join(map(sql.Identifier, key))
+    sets = sql.SQL(", ").join(sql.SQL("{} = t.{}").format(sql.Identifier(n), sql.Identifier(o))
+                              for n, o in section.backfill_pairs)
+    differs = sql.SQL(" OR ").join(sql.SQL("t.{} IS DISTINCT FROM t.{}").format(sql.Identifier(n), sql.Identifier(o))
+                                   for n, o in section.backfill_pairs)
+    join = sql.SQL(" AND ").join(sql.SQL("t.{0} = b.{0}").format(sql.Identifier(k)) for k in key)
+    after = sql.SQL("WHERE ({}) > ({})").format(keys, sql.SQL(", ").join(sql.Placeholder() * len(key)))
+    # one statement per batch: pick the next keys, update only rows that differ, report the
+    # batch's last key; the trigger is skipped (runbook.backfill) since we write both columns.
+    stmt = sql.SQL("""
+        WITH b AS (SELECT {keys} FROM {table} {after} ORDER BY {keys} LIMIT {limit}),
+             u AS (UPDATE {table} t SET {sets} FROM b WHERE {join} AND ({differs}) RETURNING 1)
+        SELECT (SELECT count(*) FROM b), (SELECT count(*) FROM u),
+               (SELECT row_to_json(x) FROM (SELECT {keys} FROM b ORDER BY {keys} DESC LIMIT 1) x)
+    """)
+    batches = 0
+    while True:
+        def one_batch():
+            with connect(url) as conn:
+                conn.execute(f"SET LOCAL lock_timeout = '{int(opts.lock_timeout_ms)}ms'")
+                conn.execute("SET LOCAL runbook.backfill = 'on'")
+                q = stmt.format(keys=keys, table=sql.Identifier(table),
+                                after=after if last is not None else sql.SQL(""),
+                                limit=sql.Literal(opts.batch_size), sets=sets, join=join, differs=differs)
+                params = [last[k] for k in key] if last is not None else []
+                n, changed, last_row = conn.execute(q, params).fetchone()
+                new_last = last_row if last_row else last
+                ledger.save_checkpoint(conn, migration.id, table, new_last, done + n,
+                                       finished=n < opts.batch_size)
+                return n, changed, new_last
+        n, changed, last = _with_lock_retry(one_batch, opts, f"{migration.id}:backfill {table}", report)
+        done += n
+        report.rows_backfilled[table] = report.rows_backfilled.get(table, 0) + changed
+        if opts.progress:
+            opts.progress(table, done, total)
+        batches += 1
+        if n < opts.batch_size:
+            break
+        if opts.stop_after_batches is not None and batches >= opts.stop_after_batches:
+            raise RunbookError(f"stopped after {batches} backfill batches (requested)")
+    report.sections_run.append(section.name)
+
+
+def apply(url: str, migration: Migration, opts: MigrationOptions | None = None) -> ApplyReport:
+    opts = opts or MigrationOptions()
+    ledger.ensure(url)
+    ledger.check_drift(url, migration.id, migration.checksum)
+    state = ledger.migration_state(url, migration.id)
+    report = ApplyReport(migration.id)
+    if state and state["status"] == "applied":
+        report.sections_skipped = [s.name for s in migration.up_sections()]
+        return report
+    if not state or state["status"] != "applying":
+        ledger.forget_migration(url, migration.id)   # a fresh apply after a revert
+    ledger.set_migration(url, migration.id, migration.checksum, "applying", opts.flow_run_id)
+    done = ledger.sections_done(url, migration.id)
+    for section in migration.up_sections():
+        if section.is_backfill:
+            _backfill(url, migration, section, opts, report)
+        elif section.name in done:
+            report.sections_skipped.append(section.name)
+        else:
+            _run_section(url, migration, section, opts, mark=True, report=report)
+            report.sections_run.append(section.name)
+    ledger.set_migration(url, migration.id, migration.checksum, "applied", opts.flow_run_id)
+    return report
+
+
+def revert(url: str, migration: Migration, opts: MigrationOptions | None = None) -> list[str]:
+    """Run down.sql (every statement is IF EXISTS-guarded, so it also cleans a partial apply)."""
+    opts = opts or MigrationOptions()
+    ledger.ensure(url)
+    ledger.set_migration(url, migration.id, migration.checksum, "reverting", opts.flow_run_id)
+    ran = []
+    for section in migration.down_sections():
+        _run_section(url, migration, section, opts, mark=False)
+        ran.append(section.name)
+    ledger.forget_migration(url, migration.id)
+    ledger.set_migration(url, migration.id, migration.checksum, "reverted", opts.flow_run_id)
+    return ran
+
+
+def verify(url: str, migration: Migration) -> GateResult:
+    failed = []
+    with connect(url) as conn:
+        for description, query in migration.checks():
+            try:
+                ok = conn.execute(query).fetchone()[0]
+            except psycopg.Error as exc:
+                conn.rollback()
+                ok = False
+                description += f" (error: {exc.diag.message_primary})"
+            if not ok:
+                failed.append({"check": description})
+    n = len(migration.checks())
+    return GateResult(name=f"verify:{migration.id}", passed=not failed,
+                      expectation=f"all {n} checks of {migration.verify.name} hold",
+                      observed=f"{n - len(failed)}/{n} hold", expected=f"{n}/{n} hold",
+                      sample=failed)
+
+
+def applied_state(url: str, migration: Migration) -> str | None:
+    state = ledger.migration_state(url, migration.id)
+    return state["status"] if state else None
+
+
+def dumps(obj) -> str:
+    return json.dumps(obj, default=str)
