@@ -25,29 +25,30 @@ import io
 import os
 import threading
 import uuid
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
-import psycopg  # noqa: E402
-from psycopg import sql  # noqa: E402
+import psycopg
+from psycopg import sql
 
-from runbook.errors import RunbookError  # noqa: E402
-from runbook.gates import GateResult  # noqa: E402
-from runbook.pg import redact  # noqa: E402
+from runbook.errors import RunbookError
+from runbook.gates import GateResult
+from runbook.pg import redact
 
 __all__ = [
-    "sqlalchemy_url",
-    "render",
-    "get_runner",
-    "run_unexpected_rows",
-    "run_query_asset_expectation",
-    "missing_tables",
-    "require_tables",
-    "jsonable",
     "Query",
+    "get_runner",
+    "jsonable",
+    "missing_tables",
+    "render",
+    "require_tables",
+    "run_query_asset_expectation",
+    "run_unexpected_rows",
+    "sqlalchemy_url",
 ]
 
 Query = "str | sql.Composable"
@@ -82,7 +83,7 @@ def libpq_url(url: str) -> str:
     return url
 
 
-def render(query: "str | sql.Composable") -> str:
+def render(query: str | sql.Composable) -> str:
     """SQL text of a query built with psycopg.sql (identifiers quoted by psycopg)."""
     if isinstance(query, sql.Composable):
         return query.as_string(None)
@@ -164,7 +165,7 @@ def _build_runner(sa_url: str) -> _Runner:
             asset = datasource.add_query_asset(name="runbook_anchor", query="SELECT 1 AS anchor")
             batch = asset.add_batch_definition_whole_table("all").get_batch()
             engine = datasource.get_execution_engine().engine
-    except Exception as exc:  # GX wraps connection failures in its own exception types
+    except Exception as exc:  # noqa: BLE001 # GX wraps connection failures in its own types
         raise RunbookError(f"cannot open {redact(sa_url)} for Great Expectations: "
                            f"{_one_line(exc)}") from None
     return _Runner(sa_url, context, datasource, batch, engine)
@@ -230,11 +231,11 @@ def run_unexpected_rows(
     *,
     name: str,
     expectation: str,
-    query: "str | sql.Composable",
+    query: str | sql.Composable,
     sample_size: int = 10,
     expected_hint: Any = 0,
     tables: Sequence[str] = (),
-    setup: Sequence["str | sql.Composable"] = (),
+    setup: Sequence[str | sql.Composable] = (),
     materialize: bool = True,
     details: dict[str, Any] | None = None,
 ) -> GateResult:
@@ -243,8 +244,8 @@ def run_unexpected_rows(
     `tables` are checked to exist first (a missing one is a RunbookError naming it);
     `setup` statements (e.g. temp helper functions) run first on GX's connection.
     """
-    import sqlalchemy as sa
     import great_expectations as gx
+    import sqlalchemy as sa
 
     if tables:
         require_tables(url, tables, gate=name)
@@ -311,7 +312,7 @@ def run_query_asset_expectation(
     *,
     name: str,
     expectation: str,
-    query: "str | sql.Composable",
+    query: str | sql.Composable,
     gx_expectation: Any,
     observed_from: str = "observed_value",
     expected_hint: Any = None,
@@ -345,7 +346,7 @@ def run_query_asset_expectation(
     )
 
 
-def fetch_all(url: str, query: "str | sql.Composable", params: Any = None) -> list[dict]:
+def fetch_all(url: str, query: str | sql.Composable, params: Any = None) -> list[dict]:
     """Rows of a small (catalog) query as dicts, through the same cached engine."""
     runner = get_runner(url)
     with runner.engine.connect() as conn:

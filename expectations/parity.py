@@ -13,7 +13,8 @@ parallel seq scan — the same plan shape as a plain `SELECT count(*), count(*) 
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from psycopg import sql
 

@@ -113,6 +113,7 @@ def _backfill(url: str, migration: Migration, section: Section, opts: MigrationO
     last = cp["last_key"] if cp else None
     done = cp["rows_done"] if cp else 0
     keys = sql.SQL(", ").join(map(sql.Identifier, key))
+    keys_desc = sql.SQL(", ").join(sql.SQL("{} DESC").format(sql.Identifier(k)) for k in key)
     sets = sql.SQL(", ").join(sql.SQL("{} = t.{}").format(sql.Identifier(n), sql.Identifier(o))
                               for n, o in section.backfill_pairs)
     differs = sql.SQL(" OR ").join(sql.SQL("t.{} IS DISTINCT FROM t.{}").format(sql.Identifier(n), sql.Identifier(o))
@@ -125,15 +126,16 @@ def _backfill(url: str, migration: Migration, section: Section, opts: MigrationO
         WITH b AS (SELECT {keys} FROM {table} {after} ORDER BY {keys} LIMIT {limit}),
              u AS (UPDATE {table} t SET {sets} FROM b WHERE {join} AND ({differs}) RETURNING 1)
         SELECT (SELECT count(*) FROM b), (SELECT count(*) FROM u),
-               (SELECT row_to_json(x) FROM (SELECT {keys} FROM b ORDER BY {keys} DESC LIMIT 1) x)
+               (SELECT row_to_json(x) FROM (SELECT {keys} FROM b ORDER BY {keys_desc} LIMIT 1) x)
     """)
     batches = 0
+    conn = connect(url, autocommit=True)   # one session, one short transaction per batch
+    conn.execute(f"SET lock_timeout = '{int(opts.lock_timeout_ms)}ms'")
+    conn.execute("SET runbook.backfill = 'on'")
     while True:
         def one_batch():
-            with connect(url) as conn:
-                conn.execute(f"SET LOCAL lock_timeout = '{int(opts.lock_timeout_ms)}ms'")
-                conn.execute("SET LOCAL runbook.backfill = 'on'")
-                q = stmt.format(keys=keys, table=sql.Identifier(table),
+            with conn.transaction():
+                q = stmt.format(keys=keys, keys_desc=keys_desc, table=sql.Identifier(table),
                                 after=after if last is not None else sql.SQL(""),
                                 limit=sql.Literal(opts.batch_size), sets=sets, join=join, differs=differs)
                 params = [last[k] for k in key] if last is not None else []
@@ -142,7 +144,11 @@ def _backfill(url: str, migration: Migration, section: Section, opts: MigrationO
                 ledger.save_checkpoint(conn, migration.id, table, new_last, done + n,
                                        finished=n < opts.batch_size)
                 return n, changed, new_last
-        n, changed, last = _with_lock_retry(one_batch, opts, f"{migration.id}:backfill {table}", report)
+        try:
+            n, changed, last = _with_lock_retry(one_batch, opts, f"{migration.id}:backfill {table}", report)
+        except BaseException:
+            conn.close()
+            raise
         done += n
         report.rows_backfilled[table] = report.rows_backfilled.get(table, 0) + changed
         if opts.progress:
@@ -151,7 +157,9 @@ def _backfill(url: str, migration: Migration, section: Section, opts: MigrationO
         if n < opts.batch_size:
             break
         if opts.stop_after_batches is not None and batches >= opts.stop_after_batches:
+            conn.close()
             raise RunbookError(f"stopped after {batches} backfill batches (requested)")
+    conn.close()
     report.sections_run.append(section.name)
 
 

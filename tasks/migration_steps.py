@@ -33,7 +33,7 @@ def _progress(migration: Migration) -> Callable[[str, int, int], None]:
     artifact = {"id": None}
 
     def report(table: str, done: int, total: int) -> None:
-        pct = 100.0 * done / total if total else 100.0
+        pct = min(100.0, 100.0 * done / total) if total else 100.0
         try:
             if artifact["id"] is None:
                 artifact["id"] = create_progress_artifact(

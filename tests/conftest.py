@@ -15,7 +15,8 @@ def admin_url(tmp_path_factory) -> str:
     """URL of a maintenance database on a real server; tests create their databases from it."""
     url = os.environ.get("TEST_DATABASE_URL")
     if url:
-        return url
+        yield url
+        return
     server = EmbeddedPostgres(tmp_path_factory.mktemp("pg"), keep_running=False)
     url = server.start()
     yield url
