@@ -70,6 +70,16 @@ def build_database(admin_url: str, name: str, repo: Path, rows: int, template_db
     seed(url, rows)
 
 
+def seed_template_database(admin_url: str, name: str, rows: int) -> str:
+    """A seeded database to copy from (CREATE DATABASE ... TEMPLATE): tests use one per session."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        init_repo(TEMPLATE, Path(tmp) / "repo")
+        build_database(admin_url, name, Path(tmp) / "repo", rows)
+    return with_database(admin_url, name)
+
+
 def open_workspace(root: Path, *, fresh: bool = False, rows: int = 10_000) -> Workspace:
     root = Path(root).resolve()
     marker = root / "workspace.json"

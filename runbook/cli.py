@@ -109,6 +109,9 @@ def gate_old_names(repo: Path = typer.Option(...), name: List[str] = typer.Optio
     raise typer.Exit(1 if found else 0)
 
 
+import runbook.commands  # noqa: E402,F401  (registers the commands of runbook/commands/*)
+
+
 def main() -> None:
     try:
         app()

@@ -62,10 +62,13 @@ def panels_for(checkout: Path, pattern_id: str) -> list[dict]:
 def sample_inputs(database_url: str) -> dict[str, str]:
     """A portfolio with open lots and one of its securities: inputs every pattern accepts."""
     with connect(database_url) as conn:
+        # works before and after the rename: read the open quantity under either name
         row = conn.execute(
-            """SELECT p.id::text, s.id::text, s.symbol FROM portfolios p
-                 JOIN lots l ON l.portfolio_id = p.id JOIN securities s ON s.id = l.security_id
-                WHERE p.id = (SELECT min(id::text)::uuid FROM portfolios)
+            """SELECT p.id::text, s.id::text, s.symbol
+                 FROM (SELECT id FROM portfolios ORDER BY id LIMIT 1) p
+                 JOIN lots l ON l.portfolio_id = p.id
+                  AND coalesce(to_jsonb(l) ->> 'quantity_open', to_jsonb(l) ->> 'qty_open')::numeric > 0
+                 JOIN securities s ON s.id = l.security_id
                 ORDER BY s.symbol LIMIT 1""").fetchone()
     if not row:
         raise RunbookError("smoke: no portfolio with lots found in the target database")

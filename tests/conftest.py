@@ -1,23 +1,34 @@
 """Shared fixtures: a real PostgreSQL server (the machine's, via TEST_DATABASE_URL, or the
-embedded pgserver) and throwaway databases on it."""
+embedded pgserver), throwaway databases, a real Prefect test server, the Slack stand-in, and
+a complete DawsOS target (production + staging databases, git repo, workspace)."""
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
-from runbook.pg import EmbeddedPostgres, drop_database, recreate_database
+from runbook.pg import EmbeddedPostgres, drop_database, recreate_database, with_database
+from tests.slack_standin import slack_standin  # noqa: F401  (the fixture, shared)
+
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
+os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "WARNING")
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+DEMO_ROWS = 2000
 
 
 @pytest.fixture(scope="session")
-def admin_url(tmp_path_factory) -> str:
+def admin_url() -> str:
     """URL of a maintenance database on a real server; tests create their databases from it."""
     url = os.environ.get("TEST_DATABASE_URL")
     if url:
         yield url
         return
-    server = EmbeddedPostgres(tmp_path_factory.mktemp("pg"), keep_running=False)
+    # pgserver runs as its own user when we are root: a plain /tmp dir it can own
+    server = EmbeddedPostgres(Path(tempfile.mkdtemp(prefix="rb-pg-")), keep_running=False)
     url = server.start()
     yield url
     server.stop()
@@ -30,3 +41,72 @@ def fresh_db(admin_url):
     url = recreate_database(admin_url, name)
     yield url
     drop_database(admin_url, name)
+
+
+@pytest.fixture(scope="session")
+def prefect_server():
+    """A real Prefect API (temporary server + database) for every flow test of the session."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=180):
+        yield
+
+
+@pytest.fixture(scope="session")
+def seeded_template(admin_url):
+    """One seeded DawsOS database per session; targets are copied from it (fast)."""
+    from demo.workspace import seed_template_database
+
+    name = f"rbtpl_{uuid.uuid4().hex[:8]}"
+    url = seed_template_database(admin_url, name, DEMO_ROWS)
+    yield name
+    drop_database(admin_url, name)
+
+
+@dataclass
+class Target:
+    database_url: str
+    staging_url: str
+    repo: Path
+    workspace: Path
+    backup_dir: Path
+
+    @property
+    def deploy(self) -> dict[str, Path]:
+        return {env: self.workspace / "deploy" / env for env in ("staging", "production")}
+
+
+@pytest.fixture
+def target(admin_url, seeded_template, tmp_path, monkeypatch, slack_standin) -> Target:
+    """A complete DawsOS target the runbook is configured for (settings via env), with
+    Slack pointed at the stand-in."""
+    from psycopg import sql
+
+    from demo.workspace import TEMPLATE, init_repo
+    from runbook.pg import connect
+    from runbook.settings import get_settings
+
+    tag = uuid.uuid4().hex[:8]
+    names = {"prod": f"rbprod_{tag}", "staging": f"rbstg_{tag}"}
+    with connect(admin_url, autocommit=True) as conn:
+        for name in names.values():
+            conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                sql.Identifier(name), sql.Identifier(seeded_template)))
+    workspace = tmp_path / "ws"
+    repo = workspace / "repo"
+    workspace.mkdir()
+    init_repo(TEMPLATE, repo)
+    t = Target(with_database(admin_url, names["prod"]), with_database(admin_url, names["staging"]),
+               repo, workspace, workspace / "backups")
+    env = {"DATABASE_URL": t.database_url, "STAGING_DATABASE_URL": t.staging_url,
+           "TARGET_REPO": str(repo), "RUNBOOK_WORKSPACE": str(workspace), "BACKUP_DIR": str(t.backup_dir),
+           "SLACK_WEBHOOK_URL": slack_standin.webhook_url()}
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    for k in ("TARGET_API_URL", "SLACK_BOT_TOKEN", "PREFECT_UI_URL"):
+        monkeypatch.delenv(k, raising=False)
+    get_settings.cache_clear()
+    yield t
+    get_settings.cache_clear()
+    for name in names.values():
+        drop_database(admin_url, name)
