@@ -47,7 +47,11 @@ class ApiServer:
         return f"http://127.0.0.1:{self.port}"
 
     def headers(self) -> dict:
-        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        # the runbook's own calls carry full pattern rights: the API enforces them from Day 5 on
+        h = {"X-DawsOS-Rights": "patterns:execute"}
+        if self.token:
+            h["Authorization"] = f"Bearer {self.token}"
+        return h
 
     def start(self, timeout_s: float = 60) -> str:
         if not self.managed:

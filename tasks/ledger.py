@@ -25,7 +25,8 @@ CREATE TABLE IF NOT EXISTS runbook.migrations (
     flow_run_id text,
     applied_at timestamptz,
     reverted_at timestamptz,
-    updated_at timestamptz NOT NULL DEFAULT now()
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    baseline jsonb          -- per-table checksums taken just before a fresh apply
 );
 CREATE TABLE IF NOT EXISTS runbook.migration_sections (
     migration_id text NOT NULL,
@@ -100,6 +101,12 @@ def set_migration(url: str, migration_id: str, checksum: str, status: str,
                     status = EXCLUDED.status, flow_run_id = EXCLUDED.flow_run_id,
                     {stamp + ' = now(), ' if stamp else ''} updated_at = now()""",
             (migration_id, checksum, status, flow_run_id))
+
+
+def set_baseline(url: str, migration_id: str, baseline: dict | None) -> None:
+    with cursor(url) as cur:
+        cur.execute("UPDATE runbook.migrations SET baseline = %s WHERE id = %s",
+                    (json.dumps(baseline) if baseline is not None else None, migration_id))
 
 
 def check_drift(url: str, migration_id: str, checksum: str) -> None:

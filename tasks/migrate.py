@@ -163,7 +163,10 @@ def _backfill(url: str, migration: Migration, section: Section, opts: MigrationO
     report.sections_run.append(section.name)
 
 
-def apply(url: str, migration: Migration, opts: MigrationOptions | None = None) -> ApplyReport:
+def apply(url: str, migration: Migration, opts: MigrationOptions | None = None,
+          baseline: dict | None = None) -> ApplyReport:
+    """Apply, or resume a crashed apply. `baseline` (table checksums before a fresh apply) is
+    kept in the ledger so that whoever finishes or reverts the apply can prove the restore."""
     opts = opts or MigrationOptions()
     ledger.ensure(url)
     ledger.check_drift(url, migration.id, migration.checksum)
@@ -174,7 +177,10 @@ def apply(url: str, migration: Migration, opts: MigrationOptions | None = None) 
         return report
     if not state or state["status"] != "applying":
         ledger.forget_migration(url, migration.id)   # a fresh apply after a revert
+    resuming = bool(state and state["status"] == "applying")
     ledger.set_migration(url, migration.id, migration.checksum, "applying", opts.flow_run_id)
+    if not resuming:
+        ledger.set_baseline(url, migration.id, baseline)
     done = ledger.sections_done(url, migration.id)
     for section in migration.up_sections():
         if section.is_backfill:

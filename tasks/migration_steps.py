@@ -72,7 +72,7 @@ def backup_step() -> Step:
 
 def apply_and_check(url: str, migration: Migration, opts: migrate.MigrationOptions,
                     gates: DataGates, data: dict) -> list[GateResult]:
-    migrate.apply(url, migration, opts)
+    migrate.apply(url, migration, opts, baseline=data.get("before"))
     results = [migrate.verify(url, migration), *gates(url, data)]
     for r in results:
         if not r.passed:
@@ -101,10 +101,11 @@ def migration_step(migration: Migration, gates: DataGates) -> Step:
                 ctx.database_url, migration.id, migration.checksum):
             raise RunbookError(f"{migration.id} (checksum {migration.checksum[:12]}) has not passed a "
                                "staging rehearsal; refusing to apply it to production")
-        if adopted and adopted.get("before"):
-            before = adopted["before"]           # a crashed run's baseline, taken before apply
-        elif migrate.applied_state(ctx.database_url, migration) == "applied":
-            before = None                        # applied by an earlier run: nothing to baseline
+        state = ledger.migration_state(ctx.database_url, migration.id)
+        if state and state["status"] == "applying":
+            before = state["baseline"]           # a crashed apply: its baseline, taken before it
+        elif state and state["status"] == "applied":
+            before = (adopted or {}).get("before")   # applied earlier: nothing new to baseline
         else:
             before = checksums.table_checksums(ctx.database_url)
         data = {"migration": migration.id, "checksum": migration.checksum, "before": before,
@@ -152,5 +153,8 @@ def rehearsal_step(migration: Migration, gates: DataGates) -> Step:
                                     ctx.flow_run_id, detail)
             return {"migration": migration.id, "checksum": migration.checksum, **detail}
         finally:
+            from expectations.gx_runner import dispose_runner
+
+            dispose_runner(scratch)   # its cached connections die with the scratch database
             drop_database(ctx.rehearsal_server_url, ctx.rehearsal_db)
     return Step(f"{migration.id}:rehearsal", apply)

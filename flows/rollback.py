@@ -1,0 +1,199 @@
+"""The plan's Rollback Procedures as flows (deployments-to-be), each timed against its budget.
+
+* `rollback_migration`: a migration's down.sql by id, with the plan's 014 procedure around it:
+  the code steps of the run that applied it are reverted first (old code runs on both column
+  sets while the sync trigger exists; new code would break once the new columns are gone),
+  then down.sql, a per-column restore proof, the ledger, and a smoke of the application.
+* `rollback_code`: `git revert` of the code steps one run applied (from the ledger's
+  run_steps) and redeploy, then smoke.
+
+Budgets are the plan's: migration 014 rollback < 15 min, code rollback < 5 min. The elapsed
+time is in the artifact and the return value; Slack hears about it when over budget.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Literal
+
+from prefect import flow
+from prefect.artifacts import create_markdown_artifact
+
+from flows.common import current_run_id, smoke_step
+from runbook.context import RunContext, build_context
+from runbook.errors import GateFailed, RunbookError
+from runbook.gates import GateResult
+from tasks import ledger, migrate, migration_files
+from tasks.code_update import code_update_step
+from tasks.deploy import shutdown
+from tasks.migration_steps import options
+from tasks.notify import notify_failure, post_alert
+from tasks.steps import publish_gate
+from tasks.verification_checks import column_checksums, restore_proof
+
+log = logging.getLogger("runbook.rollback")
+ROLLBACK_MIGRATION_FLOW = "rollback-migration"
+ROLLBACK_CODE_FLOW = "rollback-code"
+MIGRATION_BUDGET_S = 15 * 60
+CODE_BUDGET_S = 5 * 60
+Environment = Literal["staging", "production"]
+
+
+@dataclass
+class RollbackReport:
+    what: str
+    environment: str
+    elapsed_s: float
+    budget_s: float
+    reverted: list[str] = field(default_factory=list)
+    gates: list[dict] = field(default_factory=list)
+
+    @property
+    def within_budget(self) -> bool:
+        return self.elapsed_s <= self.budget_s
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "within_budget": self.within_budget}
+
+    def to_markdown(self) -> str:
+        mark = "✅" if self.within_budget else "⚠️"
+        lines = [f"# Rollback: {self.what} ({self.environment})", "",
+                 f"{mark} **{self.elapsed_s:.1f} s** against the plan's budget of {self.budget_s / 60:.0f} min", "",
+                 "**Reverted:** " + (", ".join(self.reverted) or "nothing")]
+        lines += [f"- {'✅' if g['passed'] else '❌'} {g['name']}: {g['observed']}" for g in self.gates]
+        return "\n".join(lines)
+
+
+def _finish(report: RollbackReport, ctx: RunContext) -> dict:
+    try:
+        create_markdown_artifact(key="rollback-timing", markdown=report.to_markdown(),
+                                 description=f"rollback of {report.what}: {report.elapsed_s:.1f}s")
+    except Exception:  # a view only
+        log.debug("no rollback artifact", exc_info=True)
+    if not report.within_budget:
+        post_alert(f"Rollback of {report.what} on {report.environment} took {report.elapsed_s / 60:.1f} min, "
+                   f"over the plan's budget of {report.budget_s / 60:.0f} min")
+    return report.to_dict()
+
+
+def code_steps(url: str, flow_run_id: str) -> list[dict]:
+    """The run's code steps (data has a commit) still applied, newest first."""
+    with ledger.cursor(url) as cur:
+        cur.execute("""SELECT DISTINCT ON (step) id, flow_name, step, status, data FROM runbook.run_steps
+                        WHERE flow_run_id = %s ORDER BY step, id DESC""", (flow_run_id,))
+        rows = cur.fetchall()
+    return sorted([r for r in rows if r["status"] == "applied" and r["data"].get("commit")],
+                  key=lambda r: r["id"], reverse=True)
+
+
+def revert_code_of_run(ctx: RunContext, flow_run_id: str) -> list[str]:
+    done = []
+    for row in code_steps(ctx.database_url, flow_run_id):
+        step = code_update_step(row["step"], lambda _wt, _dry: {}, "")
+        step.revert(ctx, row["data"])           # git revert on the env branch + redeploy previous
+        ledger.record_step(ctx.database_url, flow_run_id, row["flow_name"], row["step"], "reverted",
+                           {"rolled_back_by": ctx.flow_run_id})
+        done.append(f"{row['step']} ({row['data']['commit'][:12]})")
+    return done
+
+
+def _smoke(ctx: RunContext) -> GateResult:
+    step = smoke_step("smoke:after-rollback")
+    step.apply(ctx, None)          # raises GateFailed when a pattern fails
+    return GateResult("smoke:after-rollback", True, "every pattern runs through the API", "ok", "ok")
+
+
+def _guarded(ctx: RunContext, flow_name: str, environment: str, body):
+    try:
+        return body()
+    except Exception as exc:
+        notify_failure(flow_name=flow_name, environment=environment,
+                       gate=exc.result if isinstance(exc, GateFailed) else None, error=exc,
+                       rolled_back=["rollback incomplete: see the run"], flow_run_id=ctx.flow_run_id)
+        raise
+    finally:
+        shutdown(ctx)
+
+
+@flow(name=ROLLBACK_MIGRATION_FLOW, description="Roll back one migration by id: revert the code "
+      "of the run that applied it, down.sql, per-column restore proof, ledger, smoke. Timed "
+      "against the plan's budget (< 15 min).")
+def rollback_migration(migration_id: str, environment: Environment = "staging",
+                       revert_code: bool = True, lock_timeout_ms: int = 2000) -> dict:
+    ctx = build_context(ROLLBACK_MIGRATION_FLOW, environment, current_run_id(), lock_timeout_ms=lock_timeout_ms)
+    m = migration_files.load(migration_id)
+    ledger.ensure(ctx.database_url)
+    state = ledger.migration_state(ctx.database_url, m.id)
+    if not state or state["status"] not in ("applied", "applying"):
+        raise RunbookError(f"migration {m.id} is not applied on {environment} "
+                           f"(ledger: {state['status'] if state else 'no record'}); nothing to roll back")
+    started = time.monotonic()
+    report = RollbackReport(f"migration {m.id}", environment, 0.0, MIGRATION_BUDGET_S)
+
+    def body() -> dict:
+        with ledger.advisory_lock(ctx.database_url, f"rollback:{m.id}"):
+            if revert_code and state["flow_run_id"]:
+                report.reverted += revert_code_of_run(ctx, state["flow_run_id"])
+            before = column_checksums(ctx.database_url)
+            migrate.revert(ctx.database_url, m, options(ctx, m))
+            report.reverted.append(f"migration {m.id}")
+            _mark_migration_steps_reverted(ctx, m.id)
+            proof = publish_gate(restore_proof(f"restored:{m.id}", before, column_checksums(ctx.database_url)))
+            report.gates.append(proof.to_dict())
+            proof.raise_if_failed()
+            report.gates.append(_smoke(ctx).to_dict())
+        report.elapsed_s = time.monotonic() - started
+        return _finish(report, ctx)
+    return _guarded(ctx, ROLLBACK_MIGRATION_FLOW, environment, body)
+
+
+def _mark_migration_steps_reverted(ctx: RunContext, migration_id: str) -> None:
+    """Runs that applied the migration must not adopt or re-check it as applied."""
+    with ledger.cursor(ctx.database_url) as cur:
+        cur.execute("""SELECT DISTINCT ON (flow_run_id) flow_run_id, flow_name, status FROM runbook.run_steps
+                        WHERE step = %s ORDER BY flow_run_id, id DESC""", (f"{migration_id}:apply",))
+        rows = cur.fetchall()
+    for r in rows:
+        if r["status"] == "applied":
+            ledger.record_step(ctx.database_url, r["flow_run_id"], r["flow_name"], f"{migration_id}:apply",
+                               "reverted", {"rolled_back_by": ctx.flow_run_id})
+
+
+def environment_of_run(flow_run_id: str) -> str:
+    from prefect import get_client
+
+    try:
+        with get_client(sync_client=True) as client:
+            run = client.read_flow_run(flow_run_id)
+    except Exception as exc:  # noqa: BLE001 - name the run, not the HTTP detail
+        raise RunbookError(f"flow run {flow_run_id!r} not found in the Prefect API ({type(exc).__name__})") from None
+    env = (run.parameters or {}).get("environment")
+    if env not in ("staging", "production"):
+        raise RunbookError(f"flow run {flow_run_id!r} has no environment parameter; pass --environment")
+    return env
+
+
+@flow(name=ROLLBACK_CODE_FLOW, description="Roll back a run's code changes: git revert of each "
+      "code step it applied (ledger run_steps), redeploy, smoke. Timed against the plan's "
+      "budget (< 5 min).")
+def rollback_code(run: str, environment: Environment | None = None) -> dict:
+    environment = environment or environment_of_run(run)
+    ctx = build_context(ROLLBACK_CODE_FLOW, environment, current_run_id())
+    ledger.ensure(ctx.database_url)
+    if not code_steps(ctx.database_url, run):
+        raise RunbookError(f"flow run {run} has no applied code step on {environment} "
+                           "(ledger runbook.run_steps); nothing to roll back")
+    started = time.monotonic()
+    report = RollbackReport(f"code of run {run}", environment, 0.0, CODE_BUDGET_S)
+
+    def body() -> dict:
+        with ledger.advisory_lock(ctx.database_url, "rollback:code"):
+            report.reverted += revert_code_of_run(ctx, run)
+            report.gates.append(_smoke(ctx).to_dict())
+        report.elapsed_s = time.monotonic() - started
+        return _finish(report, ctx)
+    return _guarded(ctx, ROLLBACK_CODE_FLOW, environment, body)
+
+
+rollback = rollback_migration   # the name deployments/catalog.py serves (rollback_code: see README)

@@ -1,0 +1,129 @@
+"""Week 0, Day 5 of the plan: Security Fixes. eval() -> simpleeval (Task 3.1), authorization
+(Task 3.2), and their validation (Task 3.3). No migration; the same shape as Day 1-2:
+preflight, baseline smoke, backup, approval, code updates (each a commit, deployed, reverted
+on failure), gates, 13-pattern smoke.
+"""
+from __future__ import annotations
+
+from contextlib import suppress
+from pathlib import Path
+from typing import Literal
+
+from prefect import flow
+from prefect.artifacts import create_table_artifact
+
+from flows.common import DayOutcome, DayPlan, run_day
+from runbook.context import RunContext
+from runbook.errors import RunbookError
+from runbook.gates import GateResult
+from tasks import git_ops
+from tasks.approval import approval_step
+from tasks.authz_gate import RIGHTS_HEADER, authorization_gate
+from tasks.code_update import code_update_step
+from tasks.codemod_authz import ALL_PATTERNS_RIGHT, add_authorization
+from tasks.codemod_simpleeval import convert
+from tasks.deploy import api, deployed_commit
+from tasks.evaluator_gates import capture_states, differential_gate, escape_gate, no_eval_gate
+from tasks.migration_steps import backup_step
+from tasks.smoke import sample_inputs, smoke
+from tasks.steps import Step, gate_step
+
+Environment = Literal["staging", "production"]
+FLOW_NAME = "week0-day5-security-fixes"
+
+
+def rights_headers(ctx: RunContext) -> dict:
+    """The runbook's own calls after Day 5 need the right to run every pattern."""
+    return {**api(ctx).headers(), RIGHTS_HEADER: ALL_PATTERNS_RIGHT}
+
+
+def simpleeval_transform(checkout, dry_run: bool) -> dict:
+    return convert(Path(checkout), dry_run=dry_run).as_dict()
+
+
+def authorization_transform(checkout, dry_run: bool) -> dict:
+    return add_authorization(Path(checkout), dry_run=dry_run).as_dict()
+
+
+def _states_file(ctx: RunContext) -> Path:
+    return ctx.workspace / "tmp" / f"day5-states-{ctx.environment}-{ctx.flow_run_id[:8]}.pkl"
+
+
+def capture_step() -> Step:
+    """Before the change: the deployed (old) code runs every pattern on this environment's
+    database; the states its conditions saw are kept for the differential gate."""
+    def apply(ctx: RunContext, _adopted) -> dict:
+        commit = deployed_commit(ctx)
+        report = capture_states(ctx.deploy_dir, ctx.database_url, sample_inputs(ctx.database_url),
+                                _states_file(ctx))
+        ctx.extra["day5_old_commit"] = commit
+        return {"old_commit": commit, "captured": report["captured"], "samples": report["samples"]}
+    return Step("evaluator:capture-states", apply)
+
+
+def differential_check(ctx: RunContext) -> GateResult:
+    old_commit = ctx.extra.get("day5_old_commit")
+    if not old_commit:
+        raise RunbookError("gate:evaluator-differential: no pre-change commit recorded "
+                           "(step evaluator:capture-states did not run)")
+    old = ctx.workspace / "tmp" / f"day5-old-{ctx.environment}-{ctx.flow_run_id[:8]}"
+    git_ops.worktree(ctx.repo, old, old_commit)
+    try:
+        return differential_gate(old, ctx.deploy_dir, _states_file(ctx))
+    finally:
+        git_ops.remove_worktree(ctx.repo, old)
+
+
+def authorization_check(ctx: RunContext) -> GateResult:
+    server = api(ctx)
+    server.start()
+    return authorization_gate(server.base_url, ctx.database_url, ctx.deploy_dir, server.headers())
+
+
+def rights_smoke_step(name: str = "smoke") -> Step:
+    """flows.common.smoke_step, sending the caller's rights (the API enforces them now)."""
+    def check(ctx: RunContext) -> GateResult:
+        server = api(ctx)
+        server.start()
+        result, runs = smoke(server.base_url, ctx.deploy_dir, ctx.database_url, rights_headers(ctx))
+        with suppress(Exception):  # artifacts are a view; never fail the smoke for one
+            create_table_artifact(key=f"{name}-latency", table=[
+                {"pattern": r.pattern, "status": r.status, "rows": r.rows, "ms": round(r.ms, 1)}
+                for r in runs], description="pattern smoke: status, rows and latency per pattern")
+        ctx.extra.setdefault("smoke_runs", {})[name] = runs
+        return result
+    return gate_step(name, check)
+
+
+def day5_steps(ctx: RunContext) -> list[Step]:
+    return [
+        backup_step(),
+        capture_step(),
+        approval_step("security fixes (simpleeval condition evaluator, pattern authorization)"),
+        code_update_step("code:simpleeval", simpleeval_transform,
+                         "Week 0 Day 5: replace eval() in the pattern orchestrator with simpleeval"),
+        gate_step("gate:no-eval", lambda c: no_eval_gate(c.deploy_dir)),
+        gate_step("gate:evaluator-differential", differential_check),
+        gate_step("gate:escape-corpus", lambda c: escape_gate(c.deploy_dir)),
+        code_update_step("code:authorization", authorization_transform,
+                         "Week 0 Day 5: check the caller's rights (X-DawsOS-Rights) in the "
+                         "orchestrator and the pattern API"),
+        gate_step("gate:authorization", authorization_check),
+        rights_smoke_step("smoke"),
+    ]
+
+
+DAY_5 = DayPlan(FLOW_NAME, [], day5_steps,
+                [("simpleeval", simpleeval_transform), ("authorization", authorization_transform)])
+
+
+@flow(name=FLOW_NAME,
+      description="Week 0, Day 5: Security fixes. eval() in the pattern orchestrator replaced "
+                  "by simpleeval (no-eval AST gate, old/new differential over real pattern "
+                  "states, escape-corpus gate), rights checked in the orchestrator and the API "
+                  "(403 + audit gate), 13-pattern smoke.")
+def security_fixes(environment: Environment = "staging", dry_run: bool = False,
+                   require_approval: bool | None = None, batch_size: int = 2000,
+                   lock_timeout_ms: int = 2000) -> DayOutcome:
+    return run_day(DAY_5, environment=environment, dry_run=dry_run, require_approval=require_approval,
+                   batch_size=batch_size, lock_timeout_ms=lock_timeout_ms)
