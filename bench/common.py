@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import multiprocessing as mp
 import random
+import threading
 import time
 from dataclasses import dataclass
 from decimal import Decimal
@@ -137,6 +138,43 @@ class Writer:
         return self.writes
 
 
+class WaitSampler:
+    """Polls what the writer's backend waits on (pg_stat_activity, every `every_s`), to tell
+    row-lock waits (Lock/transactionid, Lock/tuple), table-lock waits (Lock/relation) and WAL
+    flush waits (LWLock/WALWrite, IO/WALSync) apart."""
+
+    def __init__(self, url: str, every_s: float = 0.005):
+        self.samples: list[tuple[float, str]] = []
+        self._url, self._every = url, every_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="wait-sampler", daemon=True)
+
+    def _run(self) -> None:
+        with connect(self._url, autocommit=True) as conn:
+            while not self._stop.is_set():
+                row = conn.execute("SELECT wait_event_type || '/' || wait_event FROM pg_stat_activity "
+                                   "WHERE application_name = 'bench-writer' AND state = 'active'"
+                                   ).fetchone()
+                if row and row[0]:
+                    self.samples.append((time.perf_counter(), row[0]))
+                time.sleep(self._every)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+    def during(self, start: float, end: float) -> dict[str, int]:
+        """Wait events seen in [start, end] and how many samples each."""
+        out: dict[str, int] = {}
+        for t, event in self.samples:
+            if start <= t <= end:
+                out[event] = out.get(event, 0) + 1
+        return out
+
+
 # -- figures ---------------------------------------------------------------------------------
 
 def percentile(values: list[float], p: float) -> float:
@@ -183,4 +221,4 @@ def lost_writes(url: str, writes: list[Write], new_column: bool = True) -> tuple
 
 
 __all__ = ["Write", "Writer", "build_template", "clone", "db_stats", "drop_database",
-           "lost_writes", "overlapping", "percentile", "sample_ids", "stall_summary", "wal_bytes"]
+           "lost_writes", "overlapping", "percentile", "sample_ids", "stall_summary", "wal_bytes", "WaitSampler"]

@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import pglast
 
 from bench.common import (
+    WaitSampler,
     Writer,
     build_template,
     clone,
@@ -115,8 +116,9 @@ def batch_summary(phases: list[Phase]) -> dict:
 def measure(url: str, ids: list[str], rate: float, migration: Callable[[list[Phase]], dict]) -> dict:
     before = db_stats(url)
     phases: list[Phase] = []
-    writer = Writer(url, ids, rate)
+    writer, waits = Writer(url, ids, rate), WaitSampler(url)
     writer.start()
+    waits.start()
     try:
         time.sleep(WARMUP_S)
         t0 = time.perf_counter()
@@ -125,6 +127,7 @@ def measure(url: str, ids: list[str], rate: float, migration: Callable[[list[Pha
         time.sleep(COOLDOWN_S)
     finally:
         writes = writer.stop()
+        waits.stop()
     after = db_stats(url)
     during = overlapping(writes, t0, t1)
     lost, lost_sample = lost_writes(url, writes)
@@ -143,7 +146,9 @@ def measure(url: str, ids: list[str], rate: float, migration: Callable[[list[Pha
                     **stall_summary(overlapping(writes, a, b))}
                    for name, a, b in phases if not name.startswith("batch:")],
         "batches": batch_summary(phases),
+        "writer_waits": waits.during(t0, t1),
         "worst_writes": [{"at_s": round(w.t0 - t0, 3), "ms": round(w.ms, 1),
+                          "waits": waits.during(w.t0, w.t0 + w.ms / 1000),
                           "during": [name for name, a, b in phases if a <= w.t0 + w.ms / 1000 and b >= w.t0]}
                          for w in sorted(during, key=lambda w: -w.ms)[:5]],
         **extra,

@@ -43,7 +43,7 @@ class DayOutcome:
     environment: str
     status: str                       # "completed" | "dry-run"
     applied: list[str]
-    gates: dict = field(default_factory=dict)
+    timings: dict = field(default_factory=dict)   # step -> seconds
 
 
 def smoke_step(name: str = "smoke") -> Step:
@@ -113,6 +113,14 @@ def restore_report(ctx: RunContext, baseline: dict, state: RunState) -> GateResu
                       observed=f"{len(problems)} differences", expected="0 differences", sample=problems)
 
 
+def _summary_artifact(state: RunState) -> None:
+    try:
+        create_table_artifact(key="run-summary", description="steps of this run and their duration",
+                              table=[{"step": k, "seconds": v} for k, v in state.timings.items()])
+    except Exception:
+        pass
+
+
 def run_day(plan: DayPlan, *, environment: str, dry_run: bool = False, require_approval: bool | None = None,
             batch_size: int = 2000, lock_timeout_ms: int = 2000) -> DayOutcome:
     ctx = build_context(plan.flow_name, environment, current_run_id(), dry_run=dry_run,
@@ -129,7 +137,9 @@ def run_day(plan: DayPlan, *, environment: str, dry_run: bool = False, require_a
         state = RunState(ctx)
         try:
             run_steps(state, [preflight_step(plan), smoke_step("smoke:baseline"), *plan.steps(ctx)])
-            return DayOutcome(plan.flow_name, environment, "completed", state.applied)
+            _summary_artifact(state)
+            return DayOutcome(plan.flow_name, environment, "completed", state.applied,
+                              timings=state.timings)
         except Exception as exc:
             restored = publish_gate(restore_report(ctx, baseline, state))
             gate = exc.result if isinstance(exc, GateFailed) else None

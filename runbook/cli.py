@@ -63,6 +63,10 @@ def run(flow: str = typer.Argument(..., help="plan day, e.g. week0-day1-2"),
     _prefect_defaults()
     day = by_key(flow)
     params = _parse_params(param)
+    # fail fast, in one line, on a wrong or unreachable setting (before Prefect starts)
+    from runbook.context import build_context
+
+    build_context(day.flow_name, params.get("environment", "staging"), "cli-check")
     with Progress(console=console, transient=True) as progress:
         bars: dict[str, int] = {}
 

@@ -8,6 +8,7 @@ back by the next run from what the ledger says.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -58,6 +59,7 @@ class RunState:
         self.applied: list[str] = []
         self.reverted: list[str] = []
         self.revert_errors: list[str] = []
+        self.timings: dict[str, float] = {}
         self.adoptable = {r["step"]: r for r in ledger.unreverted_steps(ctx.database_url, ctx.flow_name)
                           if r["flow_run_id"] != ctx.flow_run_id}
 
@@ -67,6 +69,7 @@ def _make_task(step: Step, state: RunState):
 
     def body() -> dict:
         adopted = state.adoptable.get(step.name)
+        started = time.perf_counter()
         try:
             data = step.apply(ctx, adopted["data"] if adopted else None) or {}
         except Exception:
@@ -81,6 +84,8 @@ def _make_task(step: Step, state: RunState):
                                    "reverted", {"adopted_by": ctx.flow_run_id})
             get_transaction().set("data", data)
         state.applied.append(step.name)
+        state.timings[step.name] = round(time.perf_counter() - started, 2)
+        log.info("step %s done in %.2fs", step.name, state.timings[step.name])
         return data
 
     def on_rollback(txn) -> None:

@@ -6,7 +6,6 @@ import shutil
 import threading
 import time
 
-import httpx
 import pytest
 
 from demo.workspace import TEMPLATE
@@ -179,7 +178,7 @@ def test_late_gate_failure_reverts_code_indexes_fks_and_quarantine(target, slack
         conn.execute("ALTER TABLE audit_log ADD COLUMN hotfix_note text")
     before = checksums.table_checksums(url)
     with connect(url) as conn:
-        indexes_before = {r[0] for r in conn.execute("SELECT indexrelid::regclass::text FROM pg_index").fetchall()}
+        indexes_before = {r[0] for r in conn.execute("SELECT indexname FROM pg_indexes WHERE schemaname = 'public'").fetchall()}
 
     with pytest.raises(GateFailed) as failed:
         integrity_and_pooling(environment="staging")
@@ -191,7 +190,7 @@ def test_late_gate_failure_reverts_code_indexes_fks_and_quarantine(target, slack
     assert _fks(url) == {}
     with connect(url) as conn:
         assert conn.execute("SELECT to_regnamespace('quarantine')").fetchone()[0] is None
-        indexes_after = {r[0] for r in conn.execute("SELECT indexrelid::regclass::text FROM pg_index").fetchall()}
+        indexes_after = {r[0] for r in conn.execute("SELECT indexname FROM pg_indexes WHERE schemaname = 'public'").fetchall()}
     assert indexes_after == indexes_before
     deployed = target.deploy["staging"]
     assert git_ops.head(deployed) == git_ops.head(target.repo)             # code reverted and redeployed

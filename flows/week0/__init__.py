@@ -3,4 +3,4 @@ from flows.week0.day1_2 import standardize_fields
 from flows.week0.day3_4 import integrity_and_pooling
 from flows.week0.day5 import security_fixes
 
-__all__ = ["standardize_fields", "integrity_and_pooling", "security_fixes"]
+__all__ = ["integrity_and_pooling", "security_fixes", "standardize_fields"]

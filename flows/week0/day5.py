@@ -5,36 +5,29 @@ on failure), gates, 13-pattern smoke.
 """
 from __future__ import annotations
 
-from contextlib import suppress
 from pathlib import Path
 from typing import Literal
 
 from prefect import flow
-from prefect.artifacts import create_table_artifact
 
-from flows.common import DayOutcome, DayPlan, run_day
+from flows.common import DayOutcome, DayPlan, run_day, smoke_step
 from runbook.context import RunContext
 from runbook.errors import RunbookError
 from runbook.gates import GateResult
 from tasks import git_ops
 from tasks.approval import approval_step
-from tasks.authz_gate import RIGHTS_HEADER, authorization_gate
+from tasks.authz_gate import authorization_gate
 from tasks.code_update import code_update_step
-from tasks.codemod_authz import ALL_PATTERNS_RIGHT, add_authorization
+from tasks.codemod_authz import add_authorization
 from tasks.codemod_simpleeval import convert
 from tasks.deploy import api, deployed_commit
 from tasks.evaluator_gates import capture_states, differential_gate, escape_gate, no_eval_gate
 from tasks.migration_steps import backup_step
-from tasks.smoke import sample_inputs, smoke
+from tasks.smoke import sample_inputs
 from tasks.steps import Step, gate_step
 
 Environment = Literal["staging", "production"]
 FLOW_NAME = "week0-day5-security-fixes"
-
-
-def rights_headers(ctx: RunContext) -> dict:
-    """The runbook's own calls after Day 5 need the right to run every pattern."""
-    return {**api(ctx).headers(), RIGHTS_HEADER: ALL_PATTERNS_RIGHT}
 
 
 def simpleeval_transform(checkout, dry_run: bool) -> dict:
@@ -80,21 +73,6 @@ def authorization_check(ctx: RunContext) -> GateResult:
     return authorization_gate(server.base_url, ctx.database_url, ctx.deploy_dir, server.headers())
 
 
-def rights_smoke_step(name: str = "smoke") -> Step:
-    """flows.common.smoke_step, sending the caller's rights (the API enforces them now)."""
-    def check(ctx: RunContext) -> GateResult:
-        server = api(ctx)
-        server.start()
-        result, runs = smoke(server.base_url, ctx.deploy_dir, ctx.database_url, rights_headers(ctx))
-        with suppress(Exception):  # artifacts are a view; never fail the smoke for one
-            create_table_artifact(key=f"{name}-latency", table=[
-                {"pattern": r.pattern, "status": r.status, "rows": r.rows, "ms": round(r.ms, 1)}
-                for r in runs], description="pattern smoke: status, rows and latency per pattern")
-        ctx.extra.setdefault("smoke_runs", {})[name] = runs
-        return result
-    return gate_step(name, check)
-
-
 def day5_steps(ctx: RunContext) -> list[Step]:
     return [
         backup_step(),
@@ -109,7 +87,7 @@ def day5_steps(ctx: RunContext) -> list[Step]:
                          "Week 0 Day 5: check the caller's rights (X-DawsOS-Rights) in the "
                          "orchestrator and the pattern API"),
         gate_step("gate:authorization", authorization_check),
-        rights_smoke_step("smoke"),
+        smoke_step("smoke"),
     ]
 
 

@@ -1,0 +1,77 @@
+"""The foundation: settings fail fast in one line, the schema loads on PostgreSQL 15 and the
+embedded 16, and `runbook demo` works on the embedded defaults from nothing."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from demo.schema_loader import load_schema
+from demo.workspace import TEMPLATE
+from runbook.pg import EmbeddedPostgres, connect, recreate_database
+
+RUNBOOK = [sys.executable, "-c", "from runbook.cli import main; main()"]
+
+
+def run_cli(args: list[str], env: dict, cwd: Path | None = None, timeout: int = 120):
+    return subprocess.run(RUNBOOK + args, env={**os.environ, **env}, cwd=cwd, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+@pytest.mark.parametrize("url, expected", [
+    ("postgresql://dawsos:s3cretpw@127.0.0.1:1/dawsos", "DATABASE_URL: cannot connect to postgresql://dawsos:***@127.0.0.1:1/dawsos"),
+    ("mysql://dawsos:s3cretpw@127.0.0.1/dawsos", "setting DATABASE_URL is invalid"),
+])
+def test_bad_database_url_is_one_clear_line(tmp_path, url, expected):
+    r = run_cli(["run", "week0-day1-2", "--param", "environment=production"],
+                {"DATABASE_URL": url, "TARGET_REPO": str(tmp_path)}, cwd=tmp_path)
+    assert r.returncode == 2
+    lines = [line for line in r.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, r.stderr
+    assert expected in lines[0] and "s3cretpw" not in r.stderr + r.stdout
+    assert "Traceback" not in r.stderr
+
+
+def test_bad_parameter_names_the_parameter(tmp_path, target):
+    r = run_cli(["run", "week0-day1-2", "--param", "environment=prod"], {}, cwd=tmp_path)
+    assert r.returncode == 2 and "parameter environment must be 'staging' or 'production'" in r.stderr
+
+
+def _catalog(url: str) -> list[tuple]:
+    with connect(url) as conn:
+        return conn.execute(
+            "SELECT table_name, column_name, data_type, is_nullable FROM information_schema.columns"
+            " WHERE table_schema = 'public' ORDER BY 1, 2").fetchall()
+
+
+def test_schema_loads_on_the_machine_server_and_embedded_16(fresh_db):
+    load_schema(fresh_db, TEMPLATE)
+    here = _catalog(fresh_db)
+    server = EmbeddedPostgres(Path(tempfile.mkdtemp(prefix="rb-pg16-")), keep_running=False)
+    try:
+        admin = server.start()
+        with connect(admin) as conn:
+            assert conn.info.server_version // 10000 == 16
+        url = recreate_database(admin, "schema16")
+        load_schema(url, TEMPLATE)
+        assert _catalog(url) == here
+        assert any(t == "lots" and c == "qty_open" for t, c, *_ in here)
+    finally:
+        server.stop()
+
+
+def test_runbook_demo_on_embedded_defaults(tmp_path):
+    """The README's main command, from nothing, on the embedded defaults."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("DATABASE_URL", "STAGING_", "TARGET_", "SLACK_", "BACKUP_", "RUNBOOK_"))}
+    env["PREFECT_HOME"] = str(tmp_path / "prefect")
+    env.pop("PREFECT_API_URL", None)
+    r = subprocess.run(RUNBOOK + ["demo", "--workspace", str(tmp_path / "demo"), "--rows", "2000"],
+                       env=env, cwd=tmp_path, capture_output=True, text=True, timeout=1500)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert r.stdout.count(" ok ") >= 13 and "portfolio_overview" in r.stdout
+    assert (tmp_path / "demo" / "deploy" / "production" / "backend").is_dir()
