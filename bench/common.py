@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
+import psycopg
 from psycopg import sql
 
 from runbook.pg import connect, drop_database, recreate_database, with_database
@@ -105,7 +106,7 @@ def _writer_main(url: str, ids: list[str], rate: float, seed: int, ready, stop, 
             try:
                 row = conn.execute(WRITE_SQL, (frac, lot), prepare=True).fetchone()
                 value, error = (str(row[0]) if row else None), (None if row else "no row")
-            except Exception as exc:  # recorded, not raised: a failed write is a finding
+            except psycopg.Error as exc:  # recorded, not raised: a failed write is a finding
                 value, error = None, f"{type(exc).__name__}: {exc}".splitlines()[0]
             t1 = time.perf_counter()
             writes.append((t0, (t1 - t0) * 1000, lot, value, error))
@@ -219,6 +220,3 @@ def lost_writes(url: str, writes: list[Write], new_column: bool = True) -> tuple
             bad.append({"id": lot, "written": value, "qty_open": str(old), "quantity_open": str(new)})
     return len(bad), bad[:5]
 
-
-__all__ = ["Write", "Writer", "build_template", "clone", "db_stats", "drop_database",
-           "lost_writes", "overlapping", "percentile", "sample_ids", "stall_summary", "wal_bytes", "WaitSampler"]

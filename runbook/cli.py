@@ -120,5 +120,5 @@ def main() -> None:
     try:
         app()
     except RunbookError as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        print(f"error: {exc}", file=sys.stderr)   # one line, never wrapped
         sys.exit(2)

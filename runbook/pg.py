@@ -24,7 +24,7 @@ def connect(url: str, *, setting: str = "DATABASE_URL", autocommit: bool = False
     try:
         return psycopg.connect(url, autocommit=autocommit, connect_timeout=10, **kwargs)
     except psycopg.OperationalError as exc:
-        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise RunbookError(f"{setting}: cannot connect to {redact(url)}: {reason}") from None
     except psycopg.ProgrammingError as exc:
         raise RunbookError(f"{setting}: not a valid connection string ({exc})") from None

@@ -36,7 +36,7 @@ def test_bad_database_url_is_one_clear_line(tmp_path, url, expected):
     assert "Traceback" not in r.stderr
 
 
-def test_bad_parameter_names_the_parameter(tmp_path, target):
+def test_bad_parameter_names_the_parameter(tmp_path):
     r = run_cli(["run", "week0-day1-2", "--param", "environment=prod"], {}, cwd=tmp_path)
     assert r.returncode == 2 and "parameter environment must be 'staging' or 'production'" in r.stderr
 
@@ -70,8 +70,13 @@ def test_runbook_demo_on_embedded_defaults(tmp_path):
            if not k.startswith(("DATABASE_URL", "STAGING_", "TARGET_", "SLACK_", "BACKUP_", "RUNBOOK_"))}
     env["PREFECT_HOME"] = str(tmp_path / "prefect")
     env.pop("PREFECT_API_URL", None)
-    r = subprocess.run(RUNBOOK + ["demo", "--workspace", str(tmp_path / "demo"), "--rows", "2000"],
-                       env=env, cwd=tmp_path, capture_output=True, text=True, timeout=1500)
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    assert r.stdout.count(" ok ") >= 13 and "portfolio_overview" in r.stdout
-    assert (tmp_path / "demo" / "deploy" / "production" / "backend").is_dir()
+    workspace = Path(tempfile.mkdtemp(prefix="rb-demo-")) / "demo"   # pgserver's user must reach it
+    try:
+        r = subprocess.run(RUNBOOK + ["demo", "--workspace", str(workspace), "--rows", "2000"],
+                           env=env, cwd=tmp_path, capture_output=True, text=True, timeout=1500)
+        assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+        assert r.stdout.count(" ok ") >= 13 and "portfolio_overview" in r.stdout
+        prod = workspace / "deploy" / "production" / "backend"
+        assert "quantity_open" in (prod / "app/services/trade_execution.py").read_text()
+    finally:
+        EmbeddedPostgres(workspace / "pg").stop_if_running()
