@@ -31,7 +31,7 @@ def load_flow(entrypoint: str) -> Flow:
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
-        if exc.name and module_name.startswith(exc.name):
+        if exc.name and (module_name + ".").startswith(exc.name + "."):
             raise FlowUnavailable(f"module {module_name} does not exist yet") from None
         raise FlowUnavailable(f"{module_name} does not import: {exc}") from None
     except Exception as exc:  # noqa: BLE001  (a module being written may be broken: serve the rest)
@@ -67,10 +67,11 @@ def collect(settings: ServeSettings) -> tuple[list[RunnerDeployment], list[Skipp
     for spec in catalog():
         try:
             flow = load_flow(spec.entrypoint)
+            built.append(to_deployment(spec, flow, settings))
         except FlowUnavailable as exc:
             skipped.append(Skipped(spec.entrypoint, str(exc)))
-            continue
-        built.append(to_deployment(spec, flow, settings))
+        except (TypeError, ValueError) as exc:   # e.g. a parameter type with no JSON schema
+            skipped.append(Skipped(spec.entrypoint, f"cannot be deployed: {exc}"))
     return built, skipped
 
 

@@ -114,6 +114,8 @@ def _backfill(url: str, migration: Migration, section: Section, opts: MigrationO
     done = cp["rows_done"] if cp else 0
     keys = sql.SQL(", ").join(map(sql.Identifier, key))
     keys_desc = sql.SQL(", ").join(sql.SQL("{} DESC").format(sql.Identifier(k)) for k in key)
+    tkeys = sql.SQL(", ").join(sql.SQL("t.{}").format(sql.Identifier(k)) for k in key)
+    tafter = sql.SQL("AND ({}) > ({})").format(tkeys, sql.SQL(", ").join(sql.Placeholder() * len(key)))
     sets = sql.SQL(", ").join(sql.SQL("{} = t.{}").format(sql.Identifier(n), sql.Identifier(o))
                               for n, o in section.backfill_pairs)
     differs = sql.SQL(" OR ").join(sql.SQL("t.{} IS DISTINCT FROM t.{}").format(sql.Identifier(n), sql.Identifier(o))
@@ -124,7 +126,9 @@ def _backfill(url: str, migration: Migration, section: Section, opts: MigrationO
     # batch's last key; the trigger is skipped (runbook.backfill) since we write both columns.
     stmt = sql.SQL("""
         WITH b AS (SELECT {keys} FROM {table} {after} ORDER BY {keys} LIMIT {limit}),
-             u AS (UPDATE {table} t SET {sets} FROM b WHERE {join} AND ({differs}) RETURNING 1)
+             u AS (UPDATE {table} t SET {sets} FROM b WHERE {join} AND ({differs})
+                     AND ({tkeys}) <= (SELECT {keys} FROM b ORDER BY {keys_desc} LIMIT 1) {tafter}
+                   RETURNING 1)
         SELECT (SELECT count(*) FROM b), (SELECT count(*) FROM u),
                (SELECT row_to_json(x) FROM (SELECT {keys} FROM b ORDER BY {keys_desc} LIMIT 1) x)
     """)
@@ -132,13 +136,17 @@ def _backfill(url: str, migration: Migration, section: Section, opts: MigrationO
     conn = connect(url, autocommit=True)   # one session, one short transaction per batch
     conn.execute(f"SET lock_timeout = '{int(opts.lock_timeout_ms)}ms'")
     conn.execute("SET runbook.backfill = 'on'")
+    # a batch and its checkpoint commit together, so a lost commit is just a batch redone:
+    # no need to wait for each WAL flush (that wait is what stalls concurrent writers)
+    conn.execute("SET synchronous_commit = off")
     while True:
         def one_batch():
             with conn.transaction():
-                q = stmt.format(keys=keys, keys_desc=keys_desc, table=sql.Identifier(table),
+                q = stmt.format(keys=keys, keys_desc=keys_desc, table=sql.Identifier(table), tkeys=tkeys,
                                 after=after if last is not None else sql.SQL(""),
+                                tafter=tafter if last is not None else sql.SQL(""),
                                 limit=sql.Literal(opts.batch_size), sets=sets, join=join, differs=differs)
-                params = [last[k] for k in key] if last is not None else []
+                params = [last[k] for k in key] * 2 if last is not None else []
                 n, changed, last_row = conn.execute(q, params).fetchone()
                 new_last = last_row if last_row else last
                 ledger.save_checkpoint(conn, migration.id, table, new_last, done + n,

@@ -137,7 +137,7 @@ def rehearsal_step(migration: Migration, gates: DataGates) -> Step:
         try:
             restore_into(backup, scratch)
             opts = options(ctx, migration)
-            if migrate.applied_state(scratch, migration) == "applied":
+            if migrate.applied_state(scratch, migration) in ("applied", "applying"):
                 migrate.revert(scratch, migration, opts)   # rehearse from the pre-migration state
             before = checksums.table_checksums(scratch)
             data = {"before": before, "rows": row_counts(before)}

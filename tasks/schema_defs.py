@@ -6,7 +6,7 @@ them changed nothing (Week 0, Task 2.2).
 * `dedupe` removes, from the migration files only, the CREATE TABLE statements of tables that
   backend/db/schema/ also defines (schema/ is kept, as the plan says). Everything else in the
   file — comments, other statements, line endings — is left as it was.
-* `compare_rebuild` builds a scratch database from the checkout's schema/ + migrations, applies
+* `compare_rebuild` builds a scratch database from a checkout's schema/ + migrations, applies
   the runbook migrations the live database has applied, and compares the public schema's
   tables, columns and constraints with the live database.
 
@@ -14,8 +14,9 @@ What "same" means for the rebuild comparison: the live database is the target's 
 (schema/ then migrations/, as demo/schema_loader applies them) plus the runbook's migrations
 recorded as applied in its ledger (014+, from this project's migrations/) plus whatever steps
 derive from the catalog (the FK indexes of Day 3–4, passed in as `after_build`). The scratch
-database is built the same way, so any difference is either a definition the dedupe lost or
-drift (a change made to the live database outside both). Compared, in schema public only
+database is built the same way — from the SQL live was built from, with the dedupe applied —
+so any difference is either a definition the dedupe lost or drift (a change made to the live
+database outside both). Compared, in schema public only
 (runbook and quarantine are the runbook's own bookkeeping): the set of tables; per table the
 columns by name (type, NOT NULL, default — not their position, which a dropped column shifts);
 the constraints by name (type and pg_get_constraintdef). Data, indexes, views and functions are
@@ -222,29 +223,47 @@ def catalog_diff(live: dict[str, dict[str, str]], scratch: dict[str, dict[str, s
     return diffs
 
 
+def build(url: str, checkout: Path) -> tuple[list[str], str | None]:
+    """Apply the checkout's schema/ + migrations; (files applied, first error or None)."""
+    from demo.schema_loader import load_schema
+
+    try:
+        return load_schema(url, Path(checkout)), None
+    except RuntimeError as exc:
+        return [], str(exc).splitlines()[0]
+
+
+def rebuild_error(server_url: str, scratch_db: str, checkout: Path) -> str | None:
+    """Does the checkout's SQL build a fresh database at all? None, or the first error."""
+    from runbook.pg import drop_database, recreate_database
+
+    try:
+        return build(recreate_database(server_url, scratch_db), checkout)[1]
+    finally:
+        drop_database(server_url, scratch_db)
+
+
 def compare_rebuild(live_url: str, server_url: str, scratch_db: str, checkout: Path,
                     after_build: Callable[[str], None] | None = None) -> GateResult:
     """Scratch database from the checkout's SQL (+ `after_build(url)`: the runbook's own
     changes), its public catalog compared with the live one; the scratch DB is dropped after."""
-    from demo.schema_loader import load_schema
     from runbook.pg import drop_database, recreate_database
 
+    name = "schema:rebuild-matches-live"
+    expectation = ("a database rebuilt from schema/ + migrations (+ the runbook's applied "
+                   "migrations) has the live database's tables, columns and constraints")
     scratch = recreate_database(server_url, scratch_db)
     try:
-        try:
-            files = load_schema(scratch, Path(checkout))
-        except RuntimeError as exc:
-            raise RunbookError(f"rebuilding the schema from {checkout}: {exc}") from None
+        files, error = build(scratch, checkout)
+        if error:
+            return GateResult(name=name, passed=False, expectation=expectation, observed="rebuild failed",
+                              expected="0 differences", sample=[{"kind": "rebuild", "error": error}])
         if after_build:
             after_build(scratch)
         rebuilt = catalog_snapshot(scratch)
         diffs = catalog_diff(catalog_snapshot(live_url), rebuilt)
-        counts = {k: len(v) for k, v in rebuilt.items()}
     finally:
         drop_database(server_url, scratch_db)
-    return GateResult(
-        name="schema:rebuild-matches-live", passed=not diffs,
-        expectation="a database rebuilt from schema/ + migrations (+ the runbook's applied "
-                    "migrations) has the live database's tables, columns and constraints",
-        observed=f"{len(diffs)} differences", expected="0 differences", sample=diffs[:20],
-        details={"files_applied": len(files), "rebuilt": counts})
+    return GateResult(name=name, passed=not diffs, expectation=expectation,
+                      observed=f"{len(diffs)} differences", expected="0 differences", sample=diffs[:20],
+                      details={"files_applied": len(files), "rebuilt": {k: len(v) for k, v in rebuilt.items()}})

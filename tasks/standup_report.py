@@ -155,8 +155,8 @@ def build(runs: list[RunInfo], tasks: list[TaskInfo], *, since: datetime | None,
 def to_markdown(s: Standup) -> str:
     def section(mark: str, title: str, lines: list[str]) -> list[str]:
         if not lines:
-            return [f"{mark} **{title}:** None"]
-        return [f"{mark} **{title}:**", *[f"- {line}" for line in lines]]
+            return [f"{mark} **{title}:** None", ""]
+        return [f"{mark} **{title}:**", "", *[f"- {line}" for line in lines], ""]
 
     head = f"# Daily standup (since {s.since:%Y-%m-%d %H:%M UTC})" if s.since else "# Daily standup"
     out = [head, ""]
@@ -164,7 +164,7 @@ def to_markdown(s: Standup) -> str:
     out += section("🔄", "In Progress", s.in_progress)
     out += section("⏳", "Blocked", s.blocked)
     out += section("📋", "Next", s.next)
-    out += ["", "## 📊 Progress Tracking"]
+    out += ["## 📊 Progress Tracking"]
     week = None
     for day, items in s.checklist:
         if day.week != week:

@@ -178,19 +178,14 @@ def authorization(ctx: RunContext, _view: LedgerView | None = None) -> list[Gate
     return [authorization_check(ctx)]
 
 
-def smoke_patterns(ctx: RunContext, view: LedgerView | None = None) -> list[GateResult]:
-    """All patterns through the managed API of the deployed worktree (started, never moved);
-    after Day 5's authorization the runbook's calls carry the rights header."""
+def smoke_patterns(ctx: RunContext, _view: LedgerView | None = None) -> list[GateResult]:
+    """All patterns through the managed API of the deployed worktree (started, never moved)."""
     from tasks.deploy import api
     from tasks.smoke import smoke
 
     server = api(ctx)
     server.start()
-    headers = server.headers()
-    if view is not None and view.step_applied(DAY_5, "code:authorization"):
-        from flows.week0.day5 import rights_headers
-        headers = rights_headers(ctx)
-    result, _runs = smoke(server.base_url, ctx.deploy_dir, ctx.database_url, headers)
+    result, _runs = smoke(server.base_url, ctx.deploy_dir, ctx.database_url, server.headers())
     return [result]
 
 

@@ -13,6 +13,7 @@ from flows.week0.day3_4 import integrity_and_pooling
 from runbook.errors import GateFailed, RunbookError
 from runbook.pg import connect
 from tasks import checksums, git_ops
+from tasks.api_server import ApiServer
 from tasks.codemod_pool import configure_pool
 from tasks.schema_defs import dedupe, duplicates
 
@@ -109,6 +110,14 @@ def test_staging_run_quarantines_constrains_indexes_and_pools(target, slack_stan
     assert duplicates(deployed) == {}
     assert "CREATE TABLE" not in (deployed / "backend/db/migrations/010_audit_log.sql").read_text()
     assert "min_size" not in (target.repo / "backend/app/core/database.py").read_text()  # source HEAD unmoved
+    server = ApiServer(deployed, url)          # the deployed API, as the pool gate saw it
+    try:
+        server.start()
+        pool = server.health()["pool"]
+    finally:
+        server.stop()
+    assert pool["healthy"] is True and (pool["pool_min_size"], pool["pool_max_size"]) == (5, 20)
+    assert (pool["timeout"], pool["command_timeout"]) == (30, 60) and pool["size"] >= 5
     assert slack_standin.requests == []
 
 
@@ -198,3 +207,4 @@ def test_late_gate_failure_reverts_code_indexes_fks_and_quarantine(target, slack
     assert "CREATE TABLE" in (deployed / "backend/db/migrations/010_audit_log.sql").read_text()
     alert = slack_standin.bodies()
     assert "schema:rebuild-matches-live" in alert and "hotfix_note" in alert
+    assert "code:pool-config" in alert and "015_add_fk_constraints:apply" in alert   # what was rolled back

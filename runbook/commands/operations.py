@@ -20,8 +20,10 @@ def standup(since: Optional[str] = typer.Option(None, help="ISO date/time to rep
                                             help="from the last completed standup (default)"),
             slack: bool = typer.Option(True, help="post it to Slack too")) -> None:
     """Daily standup from flow and task run states, with the plan's Progress Tracking checklist."""
+    from flows.standup import parse_since
     from flows.standup import standup as standup_flow
 
+    parse_since(since)   # a bad --since fails here, before any run is recorded
     _prefect_defaults()
     if since and not since_last:
         raise RunbookError("--since and --all contradict each other; pass one")
