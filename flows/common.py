@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.runtime import flow_run
@@ -154,4 +154,4 @@ def run_day(plan: DayPlan, *, environment: str, dry_run: bool = False, require_a
             shutdown(ctx)
 
 
-__all__ = ["DayPlan", "DayOutcome", "run_day", "smoke_step", "RunbookError"]
+__all__ = ["DayOutcome", "DayPlan", "RunbookError", "run_day", "smoke_step"]

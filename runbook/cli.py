@@ -4,7 +4,6 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 from rich.console import Console
@@ -54,11 +53,12 @@ def demo(workspace: Path = typer.Option(Path(".runbook-demo"), help="where the d
 
 @app.command()
 def run(flow: str = typer.Argument(..., help="plan day, e.g. week0-day1-2"),
-        param: List[str] = typer.Option([], "--param", "-p", help="KEY=VALUE flow parameter")) -> None:
+        param: list[str] = typer.Option([], "--param", "-p", help="KEY=VALUE flow parameter")) -> None:
     """Run one plan flow against the configured target (DATABASE_URL, TARGET_REPO, ...)."""
+    from rich.progress import Progress
+
     from runbook.plan import by_key
     from tasks.migration_steps import add_progress_listener
-    from rich.progress import Progress
 
     _prefect_defaults()
     day = by_key(flow)
@@ -81,8 +81,8 @@ def run(flow: str = typer.Argument(..., help="plan day, e.g. week0-day1-2"),
 
 @codemod_app.command("rename")
 def codemod_rename(repo: Path = typer.Option(..., help="git work tree to edit"),
-                   map_: List[str] = typer.Option(..., "--map", help="OLD=NEW (repeatable)"),
-                   exclude: List[str] = typer.Option([], help="glob of paths to leave alone"),
+                   map_: list[str] = typer.Option(..., "--map", help="OLD=NEW (repeatable)"),
+                   exclude: list[str] = typer.Option([], help="glob of paths to leave alone"),
                    dry_run: bool = typer.Option(False, help="print the diff, change nothing")) -> None:
     """Rename identifiers across a repo (bounded matches only; bytes, encodings and modes kept)."""
     from tasks.codemod_rename import parse_map, rename
@@ -101,8 +101,8 @@ def codemod_rename(repo: Path = typer.Option(..., help="git work tree to edit"),
 
 
 @gate_app.command("old-names")
-def gate_old_names(repo: Path = typer.Option(...), name: List[str] = typer.Option(["qty_open", "qty_original"]),
-                   exclude: List[str] = typer.Option(["backend/db/migrations/0*"])) -> None:
+def gate_old_names(repo: Path = typer.Option(...), name: list[str] = typer.Option(["qty_open", "qty_original"]),
+                   exclude: list[str] = typer.Option(["backend/db/migrations/0*"])) -> None:
     """The plan's grep validation by the boundary rule: 0 occurrences of the old names."""
     from tasks.codemod_rename import find_old_names
 
@@ -113,7 +113,7 @@ def gate_old_names(repo: Path = typer.Option(...), name: List[str] = typer.Optio
     raise typer.Exit(1 if found else 0)
 
 
-import runbook.commands  # noqa: E402,F401  (registers the commands of runbook/commands/*)
+import runbook.commands  # noqa: F401  (registers the commands of runbook/commands/*)
 
 
 def main() -> None:

@@ -23,7 +23,7 @@ class GateResult:
     def summary(self) -> str:
         return f"{self.expectation}: observed {self.observed!r}, expected {self.expected!r}"
 
-    def raise_if_failed(self) -> "GateResult":
+    def raise_if_failed(self) -> GateResult:
         if not self.passed:
             raise GateFailed(self)
         return self

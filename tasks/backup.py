@@ -6,7 +6,7 @@ import os
 import shutil
 import subprocess
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
@@ -67,7 +67,7 @@ def take_backup(url: str, backup_dir: Path, label: str, flow_run_id: str | None 
     major = server_major(url)
     conninfo, env = _client_args(url)
     backup_dir.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     path = (backup_dir / f"{label}-{stamp}.dump").resolve()
     _run([client_binary("pg_dump", major), "-Fc", "--no-owner", "-f", str(path), "-d", conninfo], env, "pg_dump")
     listing = _run([client_binary("pg_restore", major), "--list", str(path)], env, "pg_restore --list")

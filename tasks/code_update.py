@@ -4,7 +4,7 @@ restarted on it); revert = `git revert` on the branch and redeploy the previous 
 from __future__ import annotations
 
 import shutil
-from typing import Callable
+from collections.abc import Callable
 
 from runbook.context import RunContext
 from tasks import git_ops

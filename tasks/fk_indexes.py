@@ -18,7 +18,7 @@ from psycopg import sql
 from expectations.integrity import FK_INDEX_QUERY
 from runbook.gates import GateResult
 from runbook.pg import connect
-from tasks.migrate import MigrationOptions, _with_lock_retry
+from tasks.migrate import MigrationOptions, with_lock_retry
 
 
 def index_name(table: str, columns: list[str]) -> str:
@@ -57,7 +57,7 @@ def create_missing(url: str, lock_timeout_ms: int = 2000, schema: str = "public"
                 # an interrupted earlier build leaves an INVALID index of that name: rebuild it
                 conn.execute(sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(ident))
                 conn.execute(create)
-        _with_lock_retry(attempt, opts, f"index {name} on {table} ({', '.join(columns)})")
+        with_lock_retry(attempt, opts, f"index {name} on {table} ({', '.join(columns)})")
         built.append(name)
     return built
 
@@ -69,7 +69,7 @@ def drop(url: str, names: list[str], lock_timeout_ms: int = 2000, schema: str = 
             with connect(url, autocommit=True) as conn:
                 conn.execute(f"SET lock_timeout = '{int(lock_timeout_ms)}ms'")
                 conn.execute(sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(sql.Identifier(schema, name)))
-        _with_lock_retry(attempt, opts, f"drop index {name}")
+        with_lock_retry(attempt, opts, f"drop index {name}")
 
 
 # -- EXPLAIN: can the common queries use an index? ---------------------------------------------

@@ -7,8 +7,9 @@ so that a re-run after a crash (which runs no Prefect hook) can resume or roll b
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row

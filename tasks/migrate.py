@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import psycopg
 from psycopg import errors, sql
@@ -47,7 +47,7 @@ class ApplyReport:
     lock_retries: int = 0
 
 
-def _with_lock_retry(fn, opts: MigrationOptions, what: str, report: ApplyReport | None = None):
+def with_lock_retry(fn, opts: MigrationOptions, what: str, report: ApplyReport | None = None):
     delay = opts.backoff_s
     for attempt in range(opts.retries + 1):
         try:
@@ -69,6 +69,8 @@ def _run_section(url: str, migration: Migration, section: Section, opts: Migrati
         if section.transactional:
             with connect(url) as conn:
                 conn.execute(f"SET LOCAL lock_timeout = '{int(opts.lock_timeout_ms)}ms'")
+                # migrations record which run did what (e.g. quarantined rows)
+                conn.execute("SELECT set_config('runbook.flow_run_id', %s, true)", (opts.flow_run_id or "",))
                 conn.execute(section.sql)
                 if mark:
                     ledger.mark_section(conn, migration.id, section.name)
@@ -79,7 +81,7 @@ def _run_section(url: str, migration: Migration, section: Section, opts: Migrati
                     conn.execute(stmt)
                 if mark:
                     ledger.mark_section(conn, migration.id, section.name)
-    _with_lock_retry(attempt, opts, f"{migration.id}:{section.name}", report)
+    with_lock_retry(attempt, opts, f"{migration.id}:{section.name}", report)
 
 
 def _statements(text: str) -> list[str]:
@@ -153,7 +155,7 @@ def _backfill(url: str, migration: Migration, section: Section, opts: MigrationO
                                        finished=n < opts.batch_size)
                 return n, changed, new_last
         try:
-            n, changed, last = _with_lock_retry(one_batch, opts, f"{migration.id}:backfill {table}", report)
+            n, changed, last = with_lock_retry(one_batch, opts, f"{migration.id}:backfill {table}", report)
         except BaseException:
             conn.close()
             raise

@@ -14,7 +14,7 @@ from pathlib import Path
 from runbook.errors import RunbookError
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[1] / "migrations"
-_DIRECTIVE = re.compile(r"^--\s*runbook:(section|backfill|check)\s+(.*)$", re.M)
+_DIRECTIVE = re.compile(r"^--\s*runbook:(section|backfill|check)\s+(.*)$", re.MULTILINE)
 
 
 @dataclass

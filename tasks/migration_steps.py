@@ -5,7 +5,7 @@ One mechanism, parameterised by the migration id and the gates that must hold af
 from __future__ import annotations
 
 import logging
-from typing import Callable
+from collections.abc import Callable
 
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 

@@ -233,16 +233,6 @@ def build(url: str, checkout: Path) -> tuple[list[str], str | None]:
         return [], str(exc).splitlines()[0]
 
 
-def rebuild_error(server_url: str, scratch_db: str, checkout: Path) -> str | None:
-    """Does the checkout's SQL build a fresh database at all? None, or the first error."""
-    from runbook.pg import drop_database, recreate_database
-
-    try:
-        return build(recreate_database(server_url, scratch_db), checkout)[1]
-    finally:
-        drop_database(server_url, scratch_db)
-
-
 def compare_rebuild(live_url: str, server_url: str, scratch_db: str, checkout: Path,
                     after_build: Callable[[str], None] | None = None) -> GateResult:
     """Scratch database from the checkout's SQL (+ `after_build(url)`: the runbook's own

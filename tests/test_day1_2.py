@@ -96,8 +96,8 @@ def test_parity_failure_on_target_rolls_back(target, slack_standin):
             CREATE TRIGGER zz_corrupt BEFORE UPDATE ON lots FOR EACH ROW
               WHEN (current_setting('runbook.backfill', true) = 'on') EXECUTE FUNCTION corrupt_one();""")
     before = checksums.table_checksums(target.staging_url)
-    from tasks.deploy import ensure_deployed
     from runbook.context import build_context
+    from tasks.deploy import ensure_deployed
     head_before = git_ops.head(ensure_deployed(build_context("t", "staging", "t")))
     state = standardize_fields(environment="staging", return_state=True)
     assert_rolled_back(target, before, head_before, slack_standin, state, "parity")
