@@ -142,7 +142,7 @@ def _backfill(url: str, migration: Migration, section: Section, opts: MigrationO
     # no need to wait for each WAL flush (that wait is what stalls concurrent writers)
     conn.execute("SET synchronous_commit = off")
     while True:
-        def one_batch():
+        def one_batch(last=last, done=done):
             with conn.transaction():
                 q = stmt.format(keys=keys, keys_desc=keys_desc, table=sql.Identifier(table), tkeys=tkeys,
                                 after=after if last is not None else sql.SQL(""),

@@ -58,7 +58,7 @@ def seeded_template(admin_url):
     from demo.workspace import seed_template_database
 
     name = f"rbtpl_{uuid.uuid4().hex[:8]}"
-    url = seed_template_database(admin_url, name, DEMO_ROWS)
+    seed_template_database(admin_url, name, DEMO_ROWS)
     yield name
     drop_database(admin_url, name)
 
@@ -77,7 +77,7 @@ class Target:
 
 
 @pytest.fixture
-def target(admin_url, seeded_template, tmp_path, monkeypatch, slack_standin) -> Target:
+def target(admin_url, seeded_template, tmp_path, monkeypatch, slack_standin) -> Target:  # noqa: F811
     """A complete DawsOS target the runbook is configured for (settings via env), with
     Slack pointed at the stand-in."""
     from psycopg import sql
