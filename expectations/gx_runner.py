@@ -22,6 +22,7 @@ import contextlib
 import datetime as _dt
 import decimal
 import io
+import logging
 import os
 import threading
 import uuid
@@ -55,6 +56,9 @@ Query = "str | sql.Composable"
 
 _URL_VAR = "RUNBOOK_GX_PG_URL"
 _MAX_DETAIL_CHARS = 4000
+
+# GX narrates every ephemeral context at INFO; the runbook reports gates itself
+logging.getLogger("great_expectations").setLevel(logging.WARNING)
 
 
 # --------------------------------------------------------------------------- helpers
