@@ -36,6 +36,27 @@ def _in_scratch_worktree(ctx: RunContext, label: str, fn):
     return fn(wt), base, wt
 
 
+def _publish(name: str, report: dict, commit: str | None) -> None:
+    """The change for review in the UI: counts, items to review, and the diff (bounded)."""
+    from prefect.artifacts import create_markdown_artifact
+
+    lines = [f"# {name}", "", f"commit: `{commit or 'no change'}`", ""]
+    for key, value in report.items():
+        if key == "diff":
+            continue
+        if isinstance(value, list):
+            lines += [f"**{key}** ({len(value)})", *[f"- `{v}`" for v in value[:200]], ""]
+        else:
+            lines.append(f"**{key}:** {value}")
+    if report.get("diff"):
+        lines += ["", "```diff", report["diff"][:50_000], "```"]
+    try:
+        create_markdown_artifact(key=f"code-{name.replace(':', '-')}"[:100], markdown="\n".join(lines),
+                                 description=f"{name}: what the code update changed")
+    except Exception:  # outside a run there is nowhere to publish
+        pass
+
+
 def code_update_step(name: str, transform: Transform, message: str) -> Step:
     def apply(ctx: RunContext, adopted: dict | None) -> dict:
         if adopted and adopted.get("commit"):
@@ -47,6 +68,7 @@ def code_update_step(name: str, transform: Transform, message: str) -> Step:
             return report, git_ops.commit_all(wt, message)
         (report, commit), previous, wt = _in_scratch_worktree(ctx, name.replace(":", "-"), work)
         git_ops.remove_worktree(ctx.repo, wt)
+        _publish(name, report, commit)
         report = {k: v for k, v in report.items() if k != "diff"}
         if commit is None:
             api(ctx).start()

@@ -39,8 +39,25 @@ def migration_history_excludes(checkout: Path, below: int) -> list[str]:
         if p.name[:3].isdigit() and int(p.name[:3]) < below)
 
 
+def plan_validation_gate(url: str) -> GateResult:
+    """The plan's own Task 1.1 validation queries, verbatim, and its expected result."""
+    from expectations.parity import plan_validation_queries
+
+    out = plan_validation_queries(url)
+    d = out.get("data") or {}
+    not_null = {c["column_name"]: c["is_nullable"] for c in out["columns"]}
+    ok = (bool(d) and d["total_lots"] == d["matching_open"] == d["matching_original"]
+          and not_null.get("quantity_open") == "NO" and not_null.get("quantity_original") == "NO")
+    return GateResult(name="plan-validation:014", passed=ok,
+                      expectation="the plan's Task 1.1 queries: all lots match, no NULLs in the new columns",
+                      observed={"data": d, "columns": not_null},
+                      expected="total_lots = matching_open = matching_original; new columns NOT NULL",
+                      details={"queries": out["queries"], "error": out.get("data_error")})
+
+
 def parity_gates(url: str, data: dict) -> list[GateResult]:
-    """Parity of every column pair 014 backfills: one GX scan per table."""
+    """Parity of every column pair 014 backfills (one GX scan per table), and the plan's own
+    validation queries."""
     from expectations.parity import parity_gate
 
     m = migration_files.load(MIGRATION_014)
@@ -52,7 +69,7 @@ def parity_gates(url: str, data: dict) -> list[GateResult]:
         if s.is_backfill:
             out.append(parity_gate(url, s.backfill_table, s.backfill_pairs, key=keys[s.backfill_table][0],
                                    expected_rows=rows.get(s.backfill_table)))
-    return out
+    return [*out, plan_validation_gate(url)]
 
 
 def rename_transform(checkout, dry_run: bool) -> dict:
