@@ -23,20 +23,16 @@ from flows.common import DayOutcome, DayPlan, run_day, smoke_step
 from flows.standup import read_all
 from flows.verification import VERIFICATION_FLOW
 from runbook.context import RunContext
-from runbook.errors import GateFailed, RunbookError
+from runbook.errors import RunbookError
 from runbook.gates import GateResult
-from runbook.pg import drop_database, recreate_database
 from tasks import ledger, migrate, migration_files
 from tasks.approval import approval_step
-from tasks.backup import Backup, restore_into
-from tasks.migration_steps import apply_and_check, backup_step, migration_step, options
-from tasks.steps import Step, gate_step, publish_gate
+from tasks.migration_steps import backup_step, migration_step, rehearsal_step
+from tasks.steps import Step, gate_step
 from tasks.verification_checks import (
     MIGRATION_014,
     MIGRATION_017,
-    column_checksums,
     column_references,
-    restore_proof,
 )
 
 CONTRACT_FLOW = "contract-quantity-fields"
@@ -109,59 +105,8 @@ def preconditions(min_green_days: int):
     return check
 
 
-# -- 017 steps: whole-row checksums can't prove a revert that re-adds columns (they come
-# last in the row), so the restore is proven per column (tasks.verification_checks) -------------
-
 def contract_gates(url: str, _data: dict) -> list[GateResult]:
     return [old_column_references_gate(url, ignore=set())]
-
-
-def contract_rehearsal_step(m: migration_files.Migration) -> Step:
-    def apply(ctx: RunContext, _adopted) -> dict:
-        backup: Backup | None = ctx.extra.get("backup")
-        if backup is None:
-            raise RunbookError("staging rehearsal needs the backup taken by this run")
-        scratch = recreate_database(ctx.rehearsal_server_url, ctx.rehearsal_db)
-        try:
-            restore_into(backup, scratch)
-            opts = options(ctx, m)
-            if migrate.applied_state(scratch, m) == "applied":
-                migrate.revert(scratch, m, opts)
-            before = column_checksums(scratch)
-            first = apply_and_check(scratch, m, opts, contract_gates, {})
-            migrate.revert(scratch, m, opts)
-            proof = publish_gate(restore_proof(f"restored:{m.id}", before, column_checksums(scratch)))
-            if not proof.passed:
-                raise GateFailed(proof)
-            again = apply_and_check(scratch, m, opts, contract_gates, {})
-            detail = {"gates": [r.name for r in first + again + [proof]], "tables": len(before)}
-            ledger.record_rehearsal(ctx.database_url, m.id, m.checksum, ctx.flow_run_id, detail)
-            return {"migration": m.id, "checksum": m.checksum, **detail}
-        finally:
-            drop_database(ctx.rehearsal_server_url, ctx.rehearsal_db)
-    return Step(f"{m.id}:rehearsal", apply)
-
-
-def contract_migration_step(m: migration_files.Migration) -> Step:
-    inner = migration_step(m, contract_gates)
-
-    def apply(ctx: RunContext, adopted: dict | None) -> dict:
-        columns = (adopted or {}).get("columns")
-        if columns is None and migrate.applied_state(ctx.database_url, m) != "applied":
-            columns = column_checksums(ctx.database_url)
-        data = inner.apply(ctx, adopted)
-        return {**data, "before": None, "columns": columns}
-
-    def revert(ctx: RunContext, data: dict) -> None:
-        inner.revert(ctx, {**data, "before": None})
-        if data.get("columns"):
-            proof = publish_gate(restore_proof(f"restored:{m.id}", data["columns"],
-                                               column_checksums(ctx.database_url)))
-            ctx.extra.setdefault("restore_checks", []).append(proof)
-            if not proof.passed:
-                raise GateFailed(proof)
-
-    return Step(inner.name, apply, revert, revert_partial=True)
 
 
 def contract_steps(min_green_days: int):
@@ -169,9 +114,9 @@ def contract_steps(min_green_days: int):
         m = migration_files.load(MIGRATION_017)
         return [gate_step("contract:preconditions", preconditions(min_green_days)),
                 backup_step(),
-                contract_rehearsal_step(m),
+                rehearsal_step(m, contract_gates),
                 approval_step("migration 017 (drop qty_open, qty_original)"),
-                contract_migration_step(m),
+                migration_step(m, contract_gates),
                 smoke_step("smoke")]
     return steps
 

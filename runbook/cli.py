@@ -11,6 +11,24 @@ from rich.table import Table
 
 from runbook.errors import RunbookError
 
+
+def _isolate_demo_prefect_home(argv: list[str]) -> None:
+    """`runbook demo` without a Prefect server keeps its run history (read back for the
+    standup) in the workspace, apart from any other local Prefect use. Prefect reads its
+    settings once, at import, so this must happen before anything imports prefect."""
+    if len(argv) > 1 and argv[1] == "demo" and not os.environ.get("PREFECT_API_URL") \
+            and not os.environ.get("PREFECT_HOME"):
+        ws = Path(".runbook-demo")
+        for i, a in enumerate(argv):
+            if a == "--workspace" and i + 1 < len(argv):
+                ws = Path(argv[i + 1])
+            elif a.startswith("--workspace="):
+                ws = Path(a.split("=", 1)[1])
+        os.environ["PREFECT_HOME"] = str(ws.resolve() / "prefect")
+
+
+_isolate_demo_prefect_home(sys.argv)
+
 app = typer.Typer(help="DawsOS refactor runbook: gated, reversible Prefect flows for the "
                        "backend refactoring plan.", no_args_is_help=True, add_completion=False,
                   pretty_exceptions_enable=False)

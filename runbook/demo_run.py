@@ -40,12 +40,26 @@ def final_smoke(ws_env: dict[str, str]):
         shutdown(ctx)
 
 
+def standup_text() -> str:
+    """The plan's standup, from the runs this demo just made (task-run events are delivered
+    asynchronously: give the API a moment to have them all)."""
+    from rich.markdown import Markdown
+
+    from flows.standup import collect
+    from tasks.standup_report import to_markdown
+
+    time.sleep(2)
+    return Markdown(to_markdown(collect(None, since_last=False)))
+
+
 def run_demo(workspace: Path, *, fresh: bool, rows: int, console: Console) -> int:
     from demo.workspace import open_workspace
 
     t0 = time.perf_counter()
     with console.status("preparing the demo workspace (embedded PostgreSQL, seed, repo)…"):
         ws = open_workspace(workspace, fresh=fresh, rows=rows)
+    if os.environ.get("PREFECT_HOME"):      # --fresh may have removed it with the workspace
+        Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)
     console.print(f"workspace {ws.root} ({'reused' if ws.reused else f'built in {ws.built_s:.1f}s'}, "
                   f"{ws.rows} lots)")
     point_settings_at(ws.env())
@@ -58,6 +72,7 @@ def run_demo(workspace: Path, *, fresh: bool, rows: int, console: Console) -> in
             timings.append((day.key, environment, time.perf_counter() - start, outcome.status))
     result, runs = final_smoke(ws.env())
     console.print(smoke_table(runs, "pattern smoke on production"))
+    console.print(standup_text())
     t = Table("flow", "environment", "status", "seconds", title="flows")
     for key, env, secs, status in timings:
         t.add_row(key, env, status, f"{secs:.1f}")

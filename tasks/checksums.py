@@ -1,7 +1,9 @@
 """Per-table data checksums: 'restored' means every table's checksum equals the one before.
 
 Order-independent (sum of per-row md5 prefixes, plus the row count), so it needs one
-sequential scan per table and no sort, and works on tables of any size.
+sequential scan per table and no sort, and works on tables of any size. Rows are hashed as
+jsonb (keys sorted by name), so a revert that re-adds a column — which PostgreSQL appends at
+the end of the row — still proves the same data.
 """
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ def table_checksums(url: str, tables: list[str] | None = None, schema: str = "pu
     out = {}
     with connect(url) as conn:
         for table in tables or user_tables(conn, schema):
-            q = sql.SQL("SELECT count(*), coalesce(sum(('x' || substr(md5(t::text), 1, 15))::bit(60)::bigint), 0)"
+            q = sql.SQL("SELECT count(*), coalesce(sum(('x' || substr(md5(to_jsonb(t)::text), 1, 15))::bit(60)::bigint), 0)"
                         " FROM {}.{} t").format(sql.Identifier(schema), sql.Identifier(table))
             n, s = conn.execute(q).fetchone()
             out[f"{schema}.{table}" if schema != "public" else table] = f"{n}:{s}"

@@ -137,6 +137,18 @@ def test_concurrent_run_refused(target):
             standardize_fields(environment="staging")
 
 
+def kill_orphaned_apis(workspace: Path) -> None:
+    """The killed run's API (its own session, so SIGKILL of the run did not reach it)."""
+    import psutil
+
+    for p in psutil.process_iter(["cwd", "cmdline"]):
+        try:
+            if str(p.info["cwd"] or "").startswith(str(workspace)) and "uvicorn" in " ".join(p.info["cmdline"] or []):
+                p.kill()
+        except psutil.Error:
+            pass
+
+
 def test_killed_mid_backfill_then_rerun_converges(target):
     """SIGKILL during the target's backfill (no hook runs); the re-run resumes from the ledger."""
     env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value(), "PREFECT_LOGGING_LEVEL": "ERROR"}
@@ -161,6 +173,7 @@ def test_killed_mid_backfill_then_rerun_converges(target):
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+        kill_orphaned_apis(target.workspace)
     killed_at = ledger.get_checkpoint(target.staging_url, MIGRATION_014, "lots")["rows_done"]
     assert ledger.migration_state(target.staging_url, MIGRATION_014)["status"] == "applying"
     out = standardize_fields(environment="staging")

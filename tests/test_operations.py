@@ -48,7 +48,22 @@ def _wait_paused(flow_name: str, timeout_s: float = 180) -> str:
     raise AssertionError(f"no paused run of {flow_name}")
 
 
-def test_standup_reports_real_runs(target, slack_standin):
+@pytest.fixture
+def own_prefect_server():
+    """The standup reads the whole run history: give it a Prefect server of its own, so that
+    runs of other test modules (sharing the session server) cannot land in its sections."""
+    from prefect.events.worker import EventsWorker
+    from prefect.testing.utilities import prefect_test_harness
+
+    # task-run states travel as events through one process-wide worker whose client is bound
+    # to the server it first saw: drain it so that it reconnects to each server in turn
+    EventsWorker.drain_all(at_exit=False)
+    with prefect_test_harness(server_startup_timeout=180):
+        yield
+        EventsWorker.drain_all(at_exit=False)
+
+
+def test_standup_reports_real_runs(own_prefect_server, target, slack_standin):
     t0 = datetime.now(UTC)
     assert standardize_fields(environment="staging").status == "completed"          # completed
     with pytest.raises(RunbookError, match="contract:green-days"):                   # failed
