@@ -10,7 +10,6 @@ Re-running on changed code changes nothing.
 """
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from libcst.codemod import CodemodContext
 from libcst.codemod.visitors import AddImportsVisitor
 
 from runbook.errors import RunbookError
+from tasks.text_diff import diff_files
 
 ORCHESTRATOR = Path("backend/app/core/pattern_orchestrator.py")
 API = Path("backend/app/main.py")
@@ -85,11 +85,7 @@ class AuthzReport:
     files: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     def diff(self) -> str:
-        out = []
-        for path, (old, new) in self.files.items():
-            out += difflib.unified_diff(old.splitlines(keepends=True), new.splitlines(keepends=True),
-                                        f"a/{path}", f"b/{path}")
-        return "".join(out)
+        return diff_files(self.files)
 
     def as_dict(self) -> dict:
         return {"files": len(self.files), "changed": sorted(self.files), "diff": self.diff()}

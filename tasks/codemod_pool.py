@@ -14,7 +14,6 @@ Idempotent: a second run changes nothing. Formatting and comments elsewhere are 
 """
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +22,7 @@ import libcst.matchers as m
 from libcst.metadata import PositionProvider
 
 from runbook.errors import RunbookError
+from tasks.text_diff import unified_diff
 
 DATABASE_PY = Path("backend/app/core/database.py")
 MAIN_PY = Path("backend/app/main.py")
@@ -262,9 +262,7 @@ def configure_pool(repo: Path, dry_run: bool = False) -> PoolReport:
         report.calls_configured += calls
         if after != before:
             report.changed.append(rel.as_posix())
-            report.diffs.append("".join(difflib.unified_diff(
-                before.splitlines(keepends=True), after.splitlines(keepends=True),
-                fromfile=f"a/{rel.as_posix()}", tofile=f"b/{rel.as_posix()}")))
+            report.diffs.append(unified_diff(rel.as_posix(), before, after))
             edits.append((path, after))
     if not dry_run:
         for path, text in edits:

@@ -18,7 +18,6 @@ Plain functions; the CLI and the Prefect flows wrap them.
 from __future__ import annotations
 
 import bisect
-import difflib
 import fnmatch
 import os
 import re
@@ -29,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from runbook.errors import RunbookError
+from tasks.text_diff import unified_diff
 
 BINARY_SNIFF_BYTES = 8192
 _NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -292,22 +292,6 @@ def _near_misses(text: _Text, pats: _Patterns) -> list[Occurrence]:
     return out
 
 
-def _unified_diff(path: str, before: str, after: str) -> str:
-    def lines(s: str) -> list[str]:
-        parts = s.split("\n")
-        out = [p + "\n" for p in parts[:-1]]
-        if parts[-1]:
-            out.append(parts[-1])
-        return out
-
-    chunks = []
-    for line in difflib.unified_diff(lines(before), lines(after), f"a/{path}", f"b/{path}"):
-        if not line.endswith("\n"):
-            line += "\n\\ No newline at end of file\n"
-        chunks.append(line)
-    return "".join(chunks)
-
-
 # --------------------------------------------------------------------------- API
 
 def rename(repo: Path, mapping: dict[str, str], exclude: list[str] = (),
@@ -356,7 +340,7 @@ def rename(repo: Path, mapping: dict[str, str], exclude: list[str] = (),
                 "nothing was changed - split the mapping into separate runs or exclude the file")
         if not dry_run and not os.access(text.full, os.W_OK):
             raise RunbookError(f"{text.path} is not writable; nothing was changed")
-        diff = _unified_diff(text.path, text.data.decode(text.encoding),
+        diff = unified_diff(text.path, text.data.decode(text.encoding),
                              new.decode(text.encoding))
         report.changes.append(FileChange(text.path, count, diff))
         planned.append((text, new))

@@ -13,7 +13,6 @@ simpleeval is added to backend/requirements.txt. Re-running on changed code chan
 """
 from __future__ import annotations
 
-import difflib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +23,7 @@ from libcst.codemod.visitors import AddImportsVisitor
 from libcst.metadata import MetadataWrapper, PositionProvider
 
 from runbook.errors import RunbookError
+from tasks.text_diff import diff_files
 
 ORCHESTRATOR = Path("backend/app/core/pattern_orchestrator.py")
 REQUIREMENTS = Path("backend/requirements.txt")
@@ -64,11 +64,7 @@ class SimpleevalReport:
     requirement: str = "present"                          # "added" | "present"
 
     def diff(self) -> str:
-        out = []
-        for path, (old, new) in self.files.items():
-            out += difflib.unified_diff(old.splitlines(keepends=True), new.splitlines(keepends=True),
-                                        f"a/{path}", f"b/{path}")
-        return "".join(out)
+        return diff_files(self.files)
 
     def as_dict(self) -> dict:
         return {"files": len(self.files), "replaced": self.replaced, "requirement": self.requirement,

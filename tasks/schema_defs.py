@@ -24,7 +24,6 @@ not compared (indexes have their own gate).
 """
 from __future__ import annotations
 
-import difflib
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ from pathlib import Path
 
 from runbook.errors import RunbookError
 from runbook.gates import GateResult
+from tasks.text_diff import unified_diff
 
 SCHEMA_DIR = "backend/db/schema"
 MIGRATIONS_DIR = "backend/db/migrations"
@@ -158,9 +158,7 @@ def dedupe(repo: Path, dry_run: bool = False) -> DedupeReport:
         after = before
         for d in sorted(defs, key=lambda d: d.start, reverse=True):
             after = _cut(after, d, keeper[d.table])
-        report.diffs.append("".join(difflib.unified_diff(
-            before.splitlines(keepends=True), after.splitlines(keepends=True),
-            fromfile=f"a/{rel}", tofile=f"b/{rel}")))
+        report.diffs.append(unified_diff(str(rel), before, after))
         if not dry_run:
             with open(path, "w", encoding="utf-8", newline="") as f:
                 f.write(after)
