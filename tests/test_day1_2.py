@@ -212,3 +212,23 @@ def test_writes_through_old_and_new_names(fresh_db):
             ([a, b, old_row, new_row],)))
     assert rows[a][:2] == (1, 1) and rows[b][:2] == (2.5, 2.5)
     assert rows[old_row] == (3, 3, 3, 3) and rows[new_row] == (2, 2, 4, 4)
+
+
+@pytest.mark.parametrize("mode", ["down", "500", "slow"])
+def test_broken_slack_never_changes_the_outcome(target, slack_standin, mode):
+    """Slack down, failing or slow: the run still rolls back and ends Failed, in bounded time."""
+    {"down": slack_standin.down, "500": lambda: slack_standin.fail(status=500),
+     "slow": lambda: slack_standin.slow(120)}[mode]()
+    hook = target.repo / ".git" / "hooks" / "post-checkout"
+    hook.write_text("#!/bin/sh\ncase \"$PWD\" in */deploy/*) "
+                    "printf 'LEGACY_FIELD = \"qty_open\"\\n' >> backend/app/services/common.py;; esac\n")
+    hook.chmod(0o755)
+    before = checksums.table_checksums(target.staging_url)
+    started = time.monotonic()
+    state = standardize_fields(environment="staging", return_state=True)
+    elapsed = time.monotonic() - started
+    hook.unlink()
+    assert state.is_failed()
+    assert checksums.table_checksums(target.staging_url) == before
+    assert not column_exists(target.staging_url, "lots", "quantity_open")
+    assert elapsed < 600          # a hang guard, not a benchmark: delivery is bounded (~20 s)
