@@ -28,6 +28,8 @@ def _isolate_demo_prefect_home(argv: list[str]) -> None:
 
 
 _isolate_demo_prefect_home(sys.argv)
+# the runbook's own log lines (steps, retries, alerts) go to the run's logs in the Prefect UI
+os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "runbook")
 
 app = typer.Typer(help="DawsOS refactor runbook: gated, reversible Prefect flows for the "
                        "backend refactoring plan.", no_args_is_help=True, add_completion=False,
