@@ -22,6 +22,7 @@ class RunContext:
     workspace: Path
     backup_dir: Path
     flow_run_id: str
+    staging_url: str | None = None   # STAGING_DATABASE_URL: production applies only what staging has
     api_url: str | None = None       # external API; None = the runbook manages one per env
     api_token: str | None = None
     dry_run: bool = False
@@ -76,6 +77,6 @@ def build_context(flow_name: str, environment: str, flow_run_id: str, *, dry_run
         flow_name=flow_name, environment=environment, database_url=url,  # type: ignore[arg-type]
         rehearsal_server_url=rehearsal_server, repo=repo,
         workspace=Path(s.runbook_workspace).resolve(), backup_dir=Path(s.backup_dir).resolve(),
-        flow_run_id=flow_run_id, api_url=s.target_api_url,
+        flow_run_id=flow_run_id, staging_url=staging, api_url=s.target_api_url,
         api_token=s.target_api_token.get_secret_value() if s.target_api_token else None,
         dry_run=dry_run, batch_size=batch_size, lock_timeout_ms=lock_timeout_ms)

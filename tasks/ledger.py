@@ -86,6 +86,9 @@ def cursor(url: str) -> Iterator[psycopg.Cursor]:
 
 def migration_state(url: str, migration_id: str) -> dict | None:
     with cursor(url) as cur:
+        cur.execute("SELECT to_regclass('runbook.migrations') IS NOT NULL AS present")
+        if not cur.fetchone()["present"]:
+            return None          # a database the runbook has never touched
         cur.execute("SELECT * FROM runbook.migrations WHERE id = %s", (migration_id,))
         return cur.fetchone()
 

@@ -93,14 +93,26 @@ def revert_and_check(url: str, migration: Migration, opts: migrate.MigrationOpti
                       sample=changed)
 
 
+def require_staging_first(ctx: RunContext, migration: Migration) -> None:
+    """Production takes only a migration whose very checksum passed this run's rehearsal and,
+    where a staging database is configured, is applied there."""
+    if not ledger.rehearsal_passed(ctx.database_url, migration.id, migration.checksum):
+        raise RunbookError(f"{migration.id} (checksum {migration.checksum[:12]}) has not passed a "
+                           "staging rehearsal; refusing to apply it to production")
+    if ctx.staging_url:
+        staged = ledger.migration_state(ctx.staging_url, migration.id)
+        if not staged or staged["status"] != "applied" or staged["checksum"] != migration.checksum:
+            found = f"{staged['status']} with checksum {staged['checksum'][:12]}" if staged else "never applied"
+            raise RunbookError(f"{migration.id} (checksum {migration.checksum[:12]}) is not applied on "
+                               f"staging ({found}); run this flow on staging first")
+
+
 def migration_step(migration: Migration, gates: DataGates) -> Step:
     """Apply a migration (resumable), then verify.sql and the data gates; revert = down.sql,
     then prove the data is back (table checksums equal to before)."""
     def apply(ctx: RunContext, adopted: dict | None) -> dict:
-        if ctx.environment == "production" and not ledger.rehearsal_passed(
-                ctx.database_url, migration.id, migration.checksum):
-            raise RunbookError(f"{migration.id} (checksum {migration.checksum[:12]}) has not passed a "
-                               "staging rehearsal; refusing to apply it to production")
+        if ctx.environment == "production":
+            require_staging_first(ctx, migration)
         state = ledger.migration_state(ctx.database_url, migration.id)
         if state and state["status"] == "applying":
             before = state["baseline"]           # a crashed apply: its baseline, taken before it

@@ -232,3 +232,12 @@ def test_broken_slack_never_changes_the_outcome(target, slack_standin, mode):
     assert checksums.table_checksums(target.staging_url) == before
     assert not column_exists(target.staging_url, "lots", "quantity_open")
     assert elapsed < 600          # a hang guard, not a benchmark: delivery is bounded (~20 s)
+
+
+def test_production_refuses_what_staging_has_not_applied(target, slack_standin):
+    before = checksums.table_checksums(target.database_url)
+    state = standardize_fields(environment="production", require_approval=False, return_state=True)
+    assert state.is_failed()
+    assert "run this flow on staging first" in str(state.message) + slack_standin.bodies()
+    assert checksums.table_checksums(target.database_url) == before
+    assert not column_exists(target.database_url, "lots", "quantity_open")
