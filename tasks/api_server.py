@@ -25,7 +25,7 @@ class ApiServer:
     """A DawsOS API process serving `checkout`/backend against `database_url`."""
 
     def __init__(self, checkout: Path | None, database_url: str, *, url: str | None = None,
-                 token: str | None = None, log_path: Path | None = None):
+                 token: str | None = None, log_path: Path | None = None, pid_file: Path | None = None):
         self.checkout = Path(checkout) if checkout else None
         self.database_url = database_url
         self.external_url = url
@@ -33,6 +33,7 @@ class ApiServer:
         self.log_path = log_path
         self.proc: subprocess.Popen | None = None
         self.port: int | None = None
+        self.pid_file = pid_file      # survives a killed run, so the next run can stop its API
 
     @property
     def managed(self) -> bool:
@@ -62,6 +63,7 @@ class ApiServer:
         backend = self.checkout / "backend"
         if not (backend / "app" / "main.py").exists():
             raise RunbookError(f"TARGET_REPO {self.checkout}: backend/app/main.py not found")
+        self._stop_leftover()
         self.port = free_port()
         env = {**os.environ, "DATABASE_URL": self.database_url, "PYTHONPATH": str(backend)}
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
@@ -69,8 +71,25 @@ class ApiServer:
             [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1",
              "--port", str(self.port), "--log-level", "warning"],
             cwd=backend, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        if self.pid_file:
+            self.pid_file.write_text(str(self.proc.pid))
         self.wait_healthy(timeout_s)
         return self.base_url
+
+    def _stop_leftover(self) -> None:
+        """An API a killed run left behind (no hook ran to stop it) must not keep serving."""
+        if not self.pid_file or not self.pid_file.exists():
+            return
+        import psutil
+
+        try:
+            proc = psutil.Process(int(self.pid_file.read_text().strip()))
+            if "uvicorn" in " ".join(proc.cmdline()):
+                os.killpg(proc.pid, signal.SIGTERM)
+                proc.wait(10)
+        except (ValueError, psutil.Error, ProcessLookupError, PermissionError):
+            pass
+        self.pid_file.unlink(missing_ok=True)
 
     def wait_healthy(self, timeout_s: float = 60) -> dict:
         deadline = time.monotonic() + timeout_s
@@ -101,6 +120,8 @@ class ApiServer:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(5)
         self.proc = None
+        if self.pid_file:
+            self.pid_file.unlink(missing_ok=True)
 
     def restart(self, checkout: Path | None = None) -> str:
         if checkout is not None:

@@ -26,7 +26,8 @@ def api(ctx: RunContext) -> ApiServer:
         log = ctx.workspace / "logs" / f"api-{ctx.environment}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         server = ApiServer(ensure_deployed(ctx), ctx.database_url, url=ctx.api_url,
-                           token=ctx.api_token, log_path=log)
+                           token=ctx.api_token, log_path=log,
+                           pid_file=ctx.workspace / "deploy" / f"{ctx.environment}.api.pid")
         ctx.extra["api"] = server
     return server
 

@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 from prefect.settings import PREFECT_API_URL
 
@@ -137,18 +138,6 @@ def test_concurrent_run_refused(target):
             standardize_fields(environment="staging")
 
 
-def kill_orphaned_apis(workspace: Path) -> None:
-    """The killed run's API (its own session, so SIGKILL of the run did not reach it)."""
-    import psutil
-
-    for p in psutil.process_iter(["cwd", "cmdline"]):
-        try:
-            if str(p.info["cwd"] or "").startswith(str(workspace)) and "uvicorn" in " ".join(p.info["cmdline"] or []):
-                p.kill()
-        except psutil.Error:
-            pass
-
-
 def test_killed_mid_backfill_then_rerun_converges(target):
     """SIGKILL during the target's backfill (no hook runs); the re-run resumes from the ledger."""
     env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value(), "PREFECT_LOGGING_LEVEL": "ERROR"}
@@ -173,11 +162,14 @@ def test_killed_mid_backfill_then_rerun_converges(target):
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
-        kill_orphaned_apis(target.workspace)
+    pid_file = target.workspace / "deploy" / "staging.api.pid"
+    leftover = int(pid_file.read_text())            # the killed run's API: still serving
+    assert psutil.pid_exists(leftover)
     killed_at = ledger.get_checkpoint(target.staging_url, MIGRATION_014, "lots")["rows_done"]
     assert ledger.migration_state(target.staging_url, MIGRATION_014)["status"] == "applying"
     out = standardize_fields(environment="staging")
     assert out.status == "completed"
+    assert not psutil.pid_exists(leftover) or psutil.Process(leftover).status() == psutil.STATUS_ZOMBIE
     n, mismatched = lots_parity(target.staging_url)
     assert mismatched == 0 and n == 2000
     cp = ledger.get_checkpoint(target.staging_url, MIGRATION_014, "lots")
