@@ -104,72 +104,62 @@ def primary_key(conn: psycopg.Connection, table: str) -> list[str]:
 
 def _backfill(url: str, migration: Migration, section: Section, opts: MigrationOptions,
               report: ApplyReport) -> None:
+    """Backfill in physical order: each batch is a range of heap blocks (a TID range scan), so
+    a batch rewrites a few contiguous pages instead of ~batch_size random ones (random uuid
+    keys would make every row its own page: a full-page WAL image each, and the WAL flushes
+    that concurrent writers then wait on). Rows written meanwhile by old or new code are kept
+    in sync by the trigger, so the order of the backfill does not matter for correctness."""
     table = section.backfill_table
     with connect(url) as conn:
-        key = primary_key(conn, table)
-        total = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))).fetchone()[0]
+        if conn.execute("SELECT to_regclass(%s)", (table,)).fetchone()[0] is None:
+            raise RunbookError(f"{migration.id}: table {table!r} to backfill does not exist")
+        total, nblocks = conn.execute(sql.SQL(
+            "SELECT count(*), pg_relation_size({t}::regclass) / current_setting('block_size')::int"
+            " FROM {tid}").format(t=sql.Literal(table), tid=sql.Identifier(table))).fetchone()
     cp = ledger.get_checkpoint(url, migration.id, table)
     if cp and cp["finished"]:
         report.sections_skipped.append(section.name)
         return
-    last = cp["last_key"] if cp else None
-    done = cp["rows_done"] if cp else 0
-    keys = sql.SQL(", ").join(map(sql.Identifier, key))
-    keys_desc = sql.SQL(", ").join(sql.SQL("{} DESC").format(sql.Identifier(k)) for k in key)
-    tkeys = sql.SQL(", ").join(sql.SQL("t.{}").format(sql.Identifier(k)) for k in key)
-    tafter = sql.SQL("AND ({}) > ({})").format(tkeys, sql.SQL(", ").join(sql.Placeholder() * len(key)))
-    sets = sql.SQL(", ").join(sql.SQL("{} = t.{}").format(sql.Identifier(n), sql.Identifier(o))
+    block = (cp["last_key"] or {}).get("block", 0) if cp else 0
+    updated = cp["rows_done"] if cp else 0
+    per_block = max(1, total // max(nblocks, 1))
+    step = max(1, opts.batch_size // per_block)
+    sets = sql.SQL(", ").join(sql.SQL("{} = {}").format(sql.Identifier(n), sql.Identifier(o))
                               for n, o in section.backfill_pairs)
-    differs = sql.SQL(" OR ").join(sql.SQL("t.{} IS DISTINCT FROM t.{}").format(sql.Identifier(n), sql.Identifier(o))
+    differs = sql.SQL(" OR ").join(sql.SQL("{} IS DISTINCT FROM {}").format(sql.Identifier(n), sql.Identifier(o))
                                    for n, o in section.backfill_pairs)
-    join = sql.SQL(" AND ").join(sql.SQL("t.{0} = b.{0}").format(sql.Identifier(k)) for k in key)
-    after = sql.SQL("WHERE ({}) > ({})").format(keys, sql.SQL(", ").join(sql.Placeholder() * len(key)))
-    # one statement per batch: pick the next keys, update only rows that differ, report the
-    # batch's last key; the trigger is skipped (runbook.backfill) since we write both columns.
-    stmt = sql.SQL("""
-        WITH b AS (SELECT {keys} FROM {table} {after} ORDER BY {keys} LIMIT {limit}),
-             u AS (UPDATE {table} t SET {sets} FROM b WHERE {join} AND ({differs})
-                     AND ({tkeys}) <= (SELECT {keys} FROM b ORDER BY {keys_desc} LIMIT 1) {tafter}
-                   RETURNING 1)
-        SELECT (SELECT count(*) FROM b), (SELECT count(*) FROM u),
-               (SELECT row_to_json(x) FROM (SELECT {keys} FROM b ORDER BY {keys_desc} LIMIT 1) x)
-    """)
-    batches = 0
+    # the trigger is skipped (runbook.backfill) since the batch writes both columns itself
+    stmt = sql.SQL("WITH u AS (UPDATE {t} SET {sets} WHERE ctid >= %s::tid AND ctid < %s::tid"
+                   " AND ({differs}) RETURNING 1) SELECT count(*) FROM u").format(
+        t=sql.Identifier(table), sets=sets, differs=differs)
     conn = connect(url, autocommit=True)   # one session, one short transaction per batch
     conn.execute(f"SET lock_timeout = '{int(opts.lock_timeout_ms)}ms'")
     conn.execute("SET runbook.backfill = 'on'")
     # a batch and its checkpoint commit together, so a lost commit is just a batch redone:
     # no need to wait for each WAL flush (that wait is what stalls concurrent writers)
     conn.execute("SET synchronous_commit = off")
-    while True:
-        def one_batch(last=last, done=done):
-            with conn.transaction():
-                q = stmt.format(keys=keys, keys_desc=keys_desc, table=sql.Identifier(table), tkeys=tkeys,
-                                after=after if last is not None else sql.SQL(""),
-                                tafter=tafter if last is not None else sql.SQL(""),
-                                limit=sql.Literal(opts.batch_size), sets=sets, join=join, differs=differs)
-                params = [last[k] for k in key] * 2 if last is not None else []
-                n, changed, last_row = conn.execute(q, params).fetchone()
-                new_last = last_row if last_row else last
-                ledger.save_checkpoint(conn, migration.id, table, new_last, done + n,
-                                       finished=n < opts.batch_size)
-                return n, changed, new_last
-        try:
-            n, changed, last = with_lock_retry(one_batch, opts, f"{migration.id}:backfill {table}", report)
-        except BaseException:
-            conn.close()
-            raise
-        done += n
-        report.rows_backfilled[table] = report.rows_backfilled.get(table, 0) + changed
-        if opts.progress:
-            opts.progress(table, done, total)
-        batches += 1
-        if n < opts.batch_size:
-            break
-        if opts.stop_after_batches is not None and batches >= opts.stop_after_batches:
-            conn.close()
-            raise RunbookError(f"stopped after {batches} backfill batches (requested)")
-    conn.close()
+    batches = 0
+    try:
+        while block < nblocks:
+            def one_batch(lo=block, updated=updated):
+                hi = min(lo + step, nblocks)
+                with conn.transaction():
+                    changed = conn.execute(stmt, (f"({lo},0)", f"({hi},0)")).fetchone()[0]
+                    ledger.save_checkpoint(conn, migration.id, table, {"block": hi}, updated + changed,
+                                           finished=hi >= nblocks)
+                return hi, changed
+            block, changed = with_lock_retry(one_batch, opts, f"{migration.id}:backfill {table}", report)
+            updated += changed
+            report.rows_backfilled[table] = report.rows_backfilled.get(table, 0) + changed
+            if opts.progress:
+                opts.progress(table, min(total, round(total * block / nblocks)), total)
+            batches += 1
+            if opts.stop_after_batches is not None and batches >= opts.stop_after_batches and block < nblocks:
+                raise RunbookError(f"stopped after {batches} backfill batches (requested)")
+        if nblocks == 0:
+            ledger.save_checkpoint(conn, migration.id, table, {"block": 0}, 0, finished=True)
+    finally:
+        conn.close()
     report.sections_run.append(section.name)
 
 
