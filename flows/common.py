@@ -80,7 +80,7 @@ def dry_run_report(ctx: RunContext, plan: DayPlan) -> dict:
     parts = []
     for m in plan.migrations():
         for s in m.up_sections():
-            body = s.sql or f"-- keyset backfill of {s.backfill_table}: " + ", ".join(f"{n} = {o}" for n, o in s.backfill_pairs)
+            body = s.sql or f"-- batched backfill of {s.backfill_table}: " + ", ".join(f"{n} = {o}" for n, o in s.backfill_pairs)
             parts.append(f"-- {m.id} / {s.name}{'' if s.transactional else ' (no transaction)'}\n{body}")
     sql_text = "\n\n".join(parts)
     previews = {name: preview(ctx, t) for name, t in plan.transforms}

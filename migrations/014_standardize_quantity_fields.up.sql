@@ -7,7 +7,7 @@
 -- The runner executes this file section by section ("-- runbook:section NAME [flags]"),
 -- each in its own short transaction with lock_timeout and retry, records each finished
 -- section in the runbook ledger (a re-run resumes), and runs "backfill" directives as
--- keyset-batched UPDATEs with checkpoints. The SET below is for running the file by hand.
+-- UPDATEs batched by heap block ranges, with checkpoints. The SET below is for running the file by hand.
 SET lock_timeout = '2s';
 SET statement_timeout = '60s';
 

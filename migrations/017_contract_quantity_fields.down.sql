@@ -16,25 +16,8 @@ CREATE TRIGGER lots_sync_014 BEFORE INSERT OR UPDATE ON lots FOR EACH ROW
     WHEN (current_setting('runbook.backfill', true) IS DISTINCT FROM 'on')
     EXECUTE FUNCTION runbook.sync_renamed_columns('qty_open', 'quantity_open', 'qty_original', 'quantity_original');
 
--- runbook:section backfill_old_columns no-transaction
--- Keyset batches over the primary key, one short transaction each.
-DO $backfill$
-DECLARE
-    last_id uuid;
-    batch uuid[];
-BEGIN
-    LOOP
-        SELECT array_agg(id ORDER BY id) INTO batch
-          FROM (SELECT id FROM lots WHERE last_id IS NULL OR id > last_id ORDER BY id LIMIT 5000) b;
-        EXIT WHEN batch IS NULL;
-        UPDATE lots SET qty_open = quantity_open, qty_original = quantity_original
-         WHERE id = ANY (batch)
-           AND (qty_open IS DISTINCT FROM quantity_open OR qty_original IS DISTINCT FROM quantity_original);
-        last_id := batch[array_upper(batch, 1)];
-        COMMIT;
-    END LOOP;
-END
-$backfill$;
+-- the runner's batched backfill (short transactions, checkpointed, the trigger skipped)
+-- runbook:backfill lots qty_open=quantity_open qty_original=quantity_original
 
 -- runbook:section checks
 ALTER TABLE lots ADD CONSTRAINT lots_qty_open_not_null_017 CHECK (qty_open IS NOT NULL) NOT VALID;

@@ -2,7 +2,7 @@
 
 Every section runs in a short transaction with lock_timeout; a lock timeout is retried with
 exponential backoff instead of queueing behind (and in front of) application traffic.
-Backfills are keyset batches over the primary key, each its own transaction, checkpointed in
+Backfills are batches of contiguous heap blocks (TID ranges), each its own transaction, checkpointed in
 the ledger, so a killed run resumes where it stopped.
 """
 from __future__ import annotations
@@ -103,20 +103,21 @@ def primary_key(conn: psycopg.Connection, table: str) -> list[str]:
 
 
 def _backfill(url: str, migration: Migration, section: Section, opts: MigrationOptions,
-              report: ApplyReport) -> None:
+              report: ApplyReport, direction: str = "up") -> None:
     """Backfill in physical order: each batch is a range of heap blocks (a TID range scan), so
     a batch rewrites a few contiguous pages instead of ~batch_size random ones (random uuid
     keys would make every row its own page: a full-page WAL image each, and the WAL flushes
     that concurrent writers then wait on). Rows written meanwhile by old or new code are kept
     in sync by the trigger, so the order of the backfill does not matter for correctness."""
     table = section.backfill_table
+    mark = table if direction == "up" else f"{table}:{direction}"    # checkpoint name
     with connect(url) as conn:
         if conn.execute("SELECT to_regclass(%s)", (table,)).fetchone()[0] is None:
             raise RunbookError(f"{migration.id}: table {table!r} to backfill does not exist")
         total, nblocks = conn.execute(sql.SQL(
             "SELECT count(*), pg_relation_size({t}::regclass) / current_setting('block_size')::int"
             " FROM {tid}").format(t=sql.Literal(table), tid=sql.Identifier(table))).fetchone()
-    cp = ledger.get_checkpoint(url, migration.id, table)
+    cp = ledger.get_checkpoint(url, migration.id, mark)
     if cp and cp["finished"]:
         report.sections_skipped.append(section.name)
         return
@@ -145,7 +146,7 @@ def _backfill(url: str, migration: Migration, section: Section, opts: MigrationO
                 hi = min(lo + step, nblocks)
                 with conn.transaction():
                     changed = conn.execute(stmt, (f"({lo},0)", f"({hi},0)")).fetchone()[0]
-                    ledger.save_checkpoint(conn, migration.id, table, {"block": hi}, updated + changed,
+                    ledger.save_checkpoint(conn, migration.id, mark, {"block": hi}, updated + changed,
                                            finished=hi >= nblocks)
                 return hi, changed
             block, changed = with_lock_retry(one_batch, opts, f"{migration.id}:backfill {table}", report)
@@ -157,7 +158,7 @@ def _backfill(url: str, migration: Migration, section: Section, opts: MigrationO
             if opts.stop_after_batches is not None and batches >= opts.stop_after_batches and block < nblocks:
                 raise RunbookError(f"stopped after {batches} backfill batches (requested)")
         if nblocks == 0:
-            ledger.save_checkpoint(conn, migration.id, table, {"block": 0}, 0, finished=True)
+            ledger.save_checkpoint(conn, migration.id, mark, {"block": 0}, 0, finished=True)
     finally:
         conn.close()
     report.sections_run.append(section.name)
@@ -201,7 +202,10 @@ def revert(url: str, migration: Migration, opts: MigrationOptions | None = None)
     ledger.set_migration(url, migration.id, migration.checksum, "reverting", opts.flow_run_id)
     ran = []
     for section in migration.down_sections():
-        _run_section(url, migration, section, opts, mark=False)
+        if section.is_backfill:   # a down that re-adds columns refills them the same way
+            _backfill(url, migration, section, opts, ApplyReport(migration.id), direction="down")
+        else:
+            _run_section(url, migration, section, opts, mark=False)
         ran.append(section.name)
     ledger.forget_migration(url, migration.id)
     ledger.set_migration(url, migration.id, migration.checksum, "reverted", opts.flow_run_id)

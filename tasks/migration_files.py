@@ -2,7 +2,7 @@
 
 A file is split on "-- runbook:section NAME [no-transaction]" and
 "-- runbook:backfill TABLE new=old [new=old ...]" lines. Each section runs in its own short
-transaction (or autocommit for CONCURRENTLY); backfills run as keyset batches in Python.
+transaction (or autocommit for CONCURRENTLY); backfills run as batches of heap blocks in Python.
 """
 from __future__ import annotations
 
