@@ -54,6 +54,17 @@ def runs_of(api: str, deployment_id: str) -> list[str]:
             .raise_for_status().json()]
 
 
+def run_named(api: str, deployment_id: str, name: str, timeout_s: float) -> str:
+    deadline = time.monotonic() + timeout_s
+    body = {"deployments": {"id": {"any_": [deployment_id]}}, "flow_runs": {"name": {"any_": [name]}}}
+    while time.monotonic() < deadline:
+        runs = httpx.post(f"{api}/flow_runs/filter", json=body, timeout=10).raise_for_status().json()
+        if runs:
+            return runs[0]["id"]
+        time.sleep(1)
+    raise AssertionError(f"the UI's Submit created no run named {name}")
+
+
 def column_exists(url: str, table: str, column: str) -> bool:
     with connect(url) as conn:
         return conn.execute("SELECT EXISTS (SELECT FROM information_schema.columns"
@@ -62,7 +73,7 @@ def column_exists(url: str, table: str, column: str) -> bool:
 
 def test_custom_run_from_the_ui_completes_on_staging(target, slack_standin, tmp_path):
     browser_path = chromium()
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout, expect, sync_playwright
 
     shots = screenshot_dir(tmp_path)
     with prefect_server(tmp_path / "prefect-home") as api, \
@@ -105,8 +116,14 @@ def test_custom_run_from_the_ui_completes_on_staging(target, slack_standin, tmp_
                 run_name = f"ui-staging-{uuid.uuid4().hex[:8]}"
                 page.locator(".flow-run-name-input input").fill(run_name)
                 page.get_by_role("button", name="Submit").click()
-                # back on the deployment, the new run is listed under the name the form gave it
-                page.get_by_role("link", name=run_name, exact=True).first.click()
+                # back on the deployment, the new run is listed under the name the form gave it;
+                # a busy UI may not have refreshed the list yet: then open the run the server has
+                link = page.get_by_role("link", name=run_name, exact=True).first
+                try:
+                    link.click(timeout=15_000)
+                except PlaywrightTimeout:
+                    found = run_named(api, deployment["id"], run_name, timeout_s=60)
+                    page.goto(f"{ui}/runs/flow-run/{found}")
                 page.wait_for_url("**/runs/flow-run/*")
                 run_id = page.url.rstrip("/").split("/")[-1].split("?")[0]
 
