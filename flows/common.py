@@ -11,7 +11,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.runtime import flow_run
 
 from runbook.context import RunContext, build_context
-from runbook.errors import GateFailed, RunbookError
+from runbook.errors import GateFailed
 from runbook.gates import GateResult
 from tasks import git_ops, ledger, migration_files
 from tasks.code_update import Transform, preview
@@ -154,4 +154,4 @@ def run_day(plan: DayPlan, *, environment: str, dry_run: bool = False, require_a
             shutdown(ctx)
 
 
-__all__ = ["DayOutcome", "DayPlan", "RunbookError", "run_day", "smoke_step"]
+__all__ = ["DayOutcome", "DayPlan", "run_day", "smoke_step"]

@@ -7,7 +7,6 @@ the ledger, so a killed run resumes where it stopped.
 """
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -234,7 +233,3 @@ def verify(url: str, migration: Migration) -> GateResult:
 def applied_state(url: str, migration: Migration) -> str | None:
     state = ledger.migration_state(url, migration.id)
     return state["status"] if state else None
-
-
-def dumps(obj) -> str:
-    return json.dumps(obj, default=str)
