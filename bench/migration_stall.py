@@ -46,7 +46,7 @@ from bench.common import (
 )
 from runbook.errors import RunbookError
 from runbook.pg import connect, with_database
-from tasks import migrate, migration_files
+from runbook.tasks.database import migrate, migration_files
 
 DEFAULT_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 PLAN_SQL = Path(__file__).resolve().parent / "plan_014_single_transaction.sql"

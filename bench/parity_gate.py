@@ -20,8 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from psycopg import sql
 
-from expectations import gx_runner
-from expectations.parity import mismatch_condition, parity_gate
+from runbook.expectations.gx import runner as gx_runner
+from runbook.expectations.parity import mismatch_condition, parity_gate
 from runbook.errors import RunbookError
 from runbook.pg import connect, drop_database, recreate_database
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 from psycopg import sql
 
-from demo.schema_loader import load_schema
-from demo.seed import seed
+from runbook.tasks.database.schema_build import load_schema
+from runbook.demo.seed import seed
 from runbook.errors import RunbookError
 from runbook.pg import EmbeddedPostgres, connect, with_database
 

@@ -12,8 +12,8 @@ from prefect import Flow
 from prefect.deployments.runner import EntrypointType, RunnerDeployment
 from prefect.schedules import Cron
 
-from deployments.catalog import DeploymentSpec, catalog
-from deployments.settings import ServeSettings
+from runbook.deployments.catalog import DeploymentSpec, catalog
+from runbook.deployments.settings import ServeSettings
 
 
 class FlowUnavailable(Exception):

@@ -56,21 +56,21 @@ def plan_spec(day: PlanDay) -> DeploymentSpec:
 
 SUPPORT: tuple[DeploymentSpec, ...] = (
     # both environments nightly: the contract flow counts green verification days per environment
-    DeploymentSpec("flows.verification:verification", "nightly", ("verification", "scheduled"),
+    DeploymentSpec("runbook.flows.verification:verification", "nightly", ("verification", "scheduled"),
                    "Re-checks every gate that should hold so far (the verification period the "
                    "plan's expand/contract needs before old columns are dropped).",
                    schedule="verify", schedule_runs=({"environment": "staging"},
                                                      {"environment": "production"})),
-    DeploymentSpec("flows.standup:standup", "weekday-mornings", ("standup", "report", "scheduled"),
+    DeploymentSpec("runbook.flows.standup:standup", "weekday-mornings", ("standup", "report", "scheduled"),
                    "The plan's Daily Standup Format and Progress Tracking checklist, from real "
                    "flow and task run states.", schedule="standup"),
-    DeploymentSpec("flows.contract:contract_quantity_fields", "contract-014",
+    DeploymentSpec("runbook.flows.contract:contract_quantity_fields", "contract-014",
                    ("week0", "day1-2", "contract", "migration"),
                    "Week 0, Day 1-2 contract phase: the old quantity columns go only after the "
                    "verification period is green."),
-    DeploymentSpec("flows.rollback:rollback_migration", "rollback-migration", ("rollback", "migration"),
+    DeploymentSpec("runbook.flows.rollback:rollback_migration", "rollback-migration", ("rollback", "migration"),
                    "The plan's rollback procedure for one migration, with proof of restore."),
-    DeploymentSpec("flows.rollback:rollback_code", "rollback-code", ("rollback", "code"),
+    DeploymentSpec("runbook.flows.rollback:rollback_code", "rollback-code", ("rollback", "code"),
                    "The plan's rollback procedure for a run's code changes."),
 )
 

@@ -5,8 +5,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
-from deployments.build import Skipped, build_deployments, collect
-from deployments.settings import ServeSettings
+from runbook.deployments.build import Skipped, build_deployments, collect
+from runbook.deployments.settings import ServeSettings
 from runbook.errors import RunbookError
 
 __all__ = ["Skipped", "api_url", "build_deployments", "check_api", "serve"]

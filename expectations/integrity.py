@@ -14,7 +14,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from expectations.gx_runner import (
+from runbook.expectations.gx.runner import (
     _regclass_text,
     connect,
     jsonable,
@@ -23,7 +23,7 @@ from expectations.gx_runner import (
     table_ident,
 )
 from runbook.errors import RunbookError
-from runbook.gates import GateResult
+from runbook.gate_result import GateResult
 
 
 def orphans_gate(url: str, child_table: str, fk_column: str, parent_table: str,

@@ -18,9 +18,9 @@ from typing import Any
 
 from psycopg import sql
 
-from expectations.gx_runner import fetch_all, require_tables, run_unexpected_rows, table_ident
+from runbook.expectations.gx.runner import fetch_all, require_tables, run_unexpected_rows, table_ident
 from runbook.errors import RunbookError
-from runbook.gates import GateResult
+from runbook.gate_result import GateResult
 
 # array_append/array_cat make an aggregate PostgreSQL can run in parallel (array_agg only
 # gained a combine function in PostgreSQL 16). Created once per session, in pg_temp.

@@ -19,17 +19,17 @@ from prefect.client.schemas.filters import (
     FlowRunFilterStartTime,
 )
 
-from flows.common import DayOutcome, DayPlan, run_day, smoke_step
-from flows.standup import read_all
-from flows.verification import VERIFICATION_FLOW
+from runbook.tasks.steps.day import DayOutcome, DayPlan, run_day, smoke_step
+from runbook.flows.standup import read_all
+from runbook.flows.verification import VERIFICATION_FLOW
 from runbook.context import RunContext
 from runbook.errors import RunbookError
-from runbook.gates import GateResult
-from tasks import ledger, migrate, migration_files
-from tasks.approval import approval_step
-from tasks.migration_steps import backup_step, migration_step, rehearsal_step
-from tasks.steps import Step, gate_step
-from tasks.verification_checks import (
+from runbook.gate_result import GateResult
+from runbook.tasks.database import ledger, migrate, migration_files
+from runbook.tasks.steps.approval import approval_step
+from runbook.tasks.steps.migration import backup_step, migration_step, rehearsal_step
+from runbook.tasks.steps.core import Step, gate_step
+from runbook.expectations.verification import (
     MIGRATION_014,
     MIGRATION_017,
     column_references,
@@ -94,7 +94,7 @@ def old_column_references_gate(url: str, ignore: set[tuple[str, str]] = REWRITTE
 
 
 def preconditions(min_green_days: int):
-    from flows.week0.day1_2 import old_names_gate
+    from runbook.flows.week0.day1_2 import old_names_gate
 
     def check(ctx: RunContext) -> list[GateResult]:
         if migrate.applied_state(ctx.database_url, migration_files.load(MIGRATION_017)) == "applied":

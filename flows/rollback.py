@@ -20,17 +20,17 @@ from typing import Literal
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 
-from flows.common import current_run_id, smoke_step
+from runbook.tasks.steps.day import current_run_id, smoke_step
 from runbook.context import RunContext, build_context
 from runbook.errors import GateFailed, RunbookError
-from runbook.gates import GateResult
-from tasks import ledger, migrate, migration_files
-from tasks.code_update import code_update_step
-from tasks.deploy import shutdown
-from tasks.migration_steps import options
-from tasks.notify import notify_failure, post_alert
-from tasks.steps import publish_gate
-from tasks.verification_checks import column_checksums, restore_proof
+from runbook.gate_result import GateResult
+from runbook.tasks.database import ledger, migrate, migration_files
+from runbook.tasks.steps.code_update import code_update_step
+from runbook.tasks.target.deploy import shutdown
+from runbook.tasks.steps.migration import options
+from runbook.tasks.notify.slack import notify_failure, post_alert
+from runbook.tasks.steps.core import publish_gate
+from runbook.expectations.verification import column_checksums, restore_proof
 
 log = logging.getLogger("runbook.rollback")
 ROLLBACK_MIGRATION_FLOW = "rollback-migration"

@@ -21,8 +21,8 @@ from prefect.client.schemas.sorting import FlowRunSort
 
 from runbook.errors import RunbookError
 from runbook.plan import PLAN
-from tasks.notify import post_alert
-from tasks.standup_report import RunInfo, Standup, TaskInfo, build, to_markdown, to_slack_text
+from runbook.tasks.notify.slack import post_alert
+from runbook.tasks.notify.standup import RunInfo, Standup, TaskInfo, build, to_markdown, to_slack_text
 
 STANDUP_FLOW = "standup-report"
 PAGE = 200

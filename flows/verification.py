@@ -13,14 +13,14 @@ from typing import Literal
 from prefect import flow, task
 from prefect.artifacts import create_table_artifact
 
-from flows.common import current_run_id
+from runbook.tasks.steps.day import current_run_id
 from runbook.context import build_context
 from runbook.errors import RunbookError
-from runbook.gates import GateResult
-from tasks.deploy import shutdown
-from tasks.notify import notify_failure
-from tasks.steps import publish_gate
-from tasks.verification_checks import Check, LedgerView, due_checks, read_ledger
+from runbook.gate_result import GateResult
+from runbook.tasks.target.deploy import shutdown
+from runbook.tasks.notify.slack import notify_failure
+from runbook.tasks.steps.core import publish_gate
+from runbook.expectations.verification import Check, LedgerView, due_checks, read_ledger
 
 log = logging.getLogger("runbook.verification")
 VERIFICATION_FLOW = "verification"

@@ -31,7 +31,7 @@ class PlanDay:
 
 
 PLAN: tuple[PlanDay, ...] = (
-    PlanDay("week0-day1-2", "week0-day1-2-standardize-fields", "flows.week0.day1_2:standardize_fields",
+    PlanDay("week0-day1-2", "week0-day1-2-standardize-fields", "runbook.flows.week0.day1_2:standardize_fields",
             "Week 0", "Day 1-2", "Database Field Standardization", (
                 ChecklistItem("Migration 014 created", "preflight"),
                 ChecklistItem("Migration 014 tested on staging", "014_standardize_quantity_fields:rehearsal"),
@@ -40,7 +40,7 @@ PLAN: tuple[PlanDay, ...] = (
                 ChecklistItem("Pattern JSON files updated", "code:old-names"),
                 ChecklistItem("Validation complete", "smoke"),
             )),
-    PlanDay("week0-day3-4", "week0-day3-4-integrity-pooling", "flows.week0.day3_4:integrity_and_pooling",
+    PlanDay("week0-day3-4", "week0-day3-4-integrity-pooling", "runbook.flows.week0.day3_4:integrity_and_pooling",
             "Week 0", "Day 3-4", "Database Integrity + Connection Pooling", (
                 ChecklistItem("Migration 015 created", "preflight"),
                 ChecklistItem("Migration 015 tested on staging", "015_add_fk_constraints:rehearsal"),
@@ -49,7 +49,7 @@ PLAN: tuple[PlanDay, ...] = (
                 ChecklistItem("Database indexes added", "gate:fk-indexes"),
                 ChecklistItem("Validation complete", "smoke"),
             )),
-    PlanDay("week0-day5", "week0-day5-security-fixes", "flows.week0.day5:security_fixes",
+    PlanDay("week0-day5", "week0-day5-security-fixes", "runbook.flows.week0.day5:security_fixes",
             "Week 0", "Day 5", "Security Fixes", (
                 ChecklistItem("`eval()` replaced with safe evaluator", "gate:no-eval"),
                 ChecklistItem("Authorization checking added", "gate:authorization"),

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from runbook.pg import EmbeddedPostgres, drop_database, recreate_database, with_database
-from tests.slack_standin import slack_standin  # noqa: F401  (the fixture, shared)
+from slack_standin import slack_standin  # noqa: F401  (the fixture, shared)
 
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "WARNING")
@@ -55,7 +55,7 @@ def prefect_server():
 @pytest.fixture(scope="session")
 def seeded_template(admin_url):
     """One seeded DawsOS database per session; targets are copied from it (fast)."""
-    from demo.workspace import seed_template_database
+    from runbook.demo.workspace import seed_template_database
 
     name = f"rbtpl_{uuid.uuid4().hex[:8]}"
     seed_template_database(admin_url, name, DEMO_ROWS)
@@ -82,7 +82,7 @@ def target(admin_url, seeded_template, tmp_path, monkeypatch, slack_standin) -> 
     Slack pointed at the stand-in."""
     from psycopg import sql
 
-    from demo.workspace import TEMPLATE, init_repo
+    from runbook.demo.workspace import TEMPLATE, init_repo
     from runbook.pg import connect
     from runbook.settings import get_settings
 

@@ -10,7 +10,7 @@ answer ``{"ok": true}``). Modes:
 * ``slow(seconds)``             wait before answering normally
 * ``down()``                    stop the server: connections are refused
 
-Use the ``slack_standin`` fixture: ``from tests.slack_standin import slack_standin``.
+Use the ``slack_standin`` fixture: ``from slack_standin import slack_standin``.
 """
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from runbook.errors import RunbookError
-from tasks.codemod_rename import find_old_names, parse_map, rename
+from runbook.tasks.code.rename import find_old_names, parse_map, rename
 
 MAP = {"qty_open": "quantity_open", "qty_original": "quantity_original"}
 

@@ -15,10 +15,11 @@ import psutil
 import pytest
 from prefect.settings import PREFECT_API_URL
 
-from flows.week0.day1_2 import MIGRATION_014, standardize_fields
+from runbook.flows.week0.day1_2 import MIGRATION_014, standardize_fields
 from runbook.errors import RunbookError
 from runbook.pg import connect, database_name
-from tasks import checksums, git_ops, ledger
+from runbook.tasks.database import checksums, ledger
+from runbook.tasks.code import git_ops
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 SERVICE = "backend/app/services/ledger.py"
@@ -98,7 +99,7 @@ def test_parity_failure_on_target_rolls_back(target, slack_standin):
               WHEN (current_setting('runbook.backfill', true) = 'on') EXECUTE FUNCTION corrupt_one();""")
     before = checksums.table_checksums(target.staging_url)
     from runbook.context import build_context
-    from tasks.deploy import ensure_deployed
+    from runbook.tasks.target.deploy import ensure_deployed
     head_before = git_ops.head(ensure_deployed(build_context("t", "staging", "t")))
     state = standardize_fields(environment="staging", return_state=True)
     assert_rolled_back(target, before, head_before, slack_standin, state, "parity")
@@ -179,10 +180,10 @@ def test_killed_mid_backfill_then_rerun_converges(target):
 
 def test_writes_through_old_and_new_names(fresh_db):
     """While old and new code run side by side, either name's writes show through both."""
-    from demo.schema_loader import load_schema
-    from demo.seed import seed
-    from demo.workspace import TEMPLATE
-    from tasks import migrate, migration_files
+    from runbook.tasks.database.schema_build import load_schema
+    from runbook.demo.seed import seed
+    from runbook.demo.workspace import TEMPLATE
+    from runbook.tasks.database import migrate, migration_files
 
     load_schema(fresh_db, TEMPLATE)
     seed(fresh_db, 400)

@@ -8,14 +8,15 @@ import time
 
 import pytest
 
-from demo.workspace import TEMPLATE
-from flows.week0.day3_4 import integrity_and_pooling
+from runbook.demo.workspace import TEMPLATE
+from runbook.flows.week0.day3_4 import integrity_and_pooling
 from runbook.errors import GateFailed, RunbookError
 from runbook.pg import connect
-from tasks import checksums, git_ops
-from tasks.api_server import ApiServer
-from tasks.codemod_pool import configure_pool
-from tasks.schema_defs import dedupe, duplicates
+from runbook.tasks.database import checksums
+from runbook.tasks.code import git_ops
+from runbook.tasks.target.api_server import ApiServer
+from runbook.tasks.code.pool import configure_pool
+from runbook.tasks.code.schema_defs import dedupe, duplicates
 
 FK_NAMES = ("lots_security_id_fkey", "transactions_security_id_fkey")
 

@@ -13,23 +13,23 @@ import pytest
 from prefect.states import State
 from typer.testing import CliRunner
 
-from demo.workspace import TEMPLATE
-from flows.week0.day5 import security_fixes
-from runbook.cli import app
+from runbook.demo.workspace import TEMPLATE
+from runbook.flows.week0.day5 import security_fixes
+from runbook.cli.app import app
 from runbook.errors import GateFailed
 from runbook.pg import connect
-from tasks import git_ops
-from tasks.api_server import ApiServer
-from tasks.codemod_authz import add_authorization
-from tasks.codemod_simpleeval import convert
-from tasks.evaluator_gates import (
+from runbook.tasks.code import git_ops
+from runbook.tasks.target.api_server import ApiServer
+from runbook.tasks.code.authorization import add_authorization
+from runbook.tasks.code.simpleeval import convert
+from runbook.expectations.evaluator import (
     capture_states,
     differential_gate,
     find_eval_calls,
     load_corpus,
     run_corpus,
 )
-from tasks.smoke import sample_inputs
+from runbook.expectations.smoke import sample_inputs
 
 ORCH = "backend/app/core/pattern_orchestrator.py"
 FLIPPED = "checklist['score'] >= 0"

@@ -16,8 +16,8 @@ import httpx
 import psycopg
 import pytest
 
-from demo.schema_loader import load_schema
-from demo.seed import TABLES, seed, table_checksum
+from runbook.tasks.database.schema_build import load_schema
+from runbook.demo.seed import TABLES, seed, table_checksum
 from runbook.pg import drop_database, recreate_database
 
 TEMPLATE = Path(__file__).resolve().parents[1] / "demo" / "template"

@@ -9,12 +9,12 @@ import subprocess
 import pytest
 from prefect.exceptions import PrefectHTTPStatusError
 
-from deployments.build import collect, load_flow
-from deployments.catalog import catalog
-from deployments.settings import DEFAULT_STANDUP_CRON, DEFAULT_VERIFY_CRON, load_serve_settings
+from runbook.deployments.build import collect, load_flow
+from runbook.deployments.catalog import catalog
+from runbook.deployments.settings import DEFAULT_STANDUP_CRON, DEFAULT_VERIFY_CRON, load_serve_settings
 from runbook.errors import RunbookError
 from runbook.plan import PLAN
-from tests.prefect_processes import executable, free_port, runbook_serve, wait_until
+from prefect_processes import executable, free_port, runbook_serve, wait_until
 
 DAY1_2 = "week0-day1-2-standardize-fields/week0-day1-2"
 
@@ -65,8 +65,8 @@ def test_one_deployment_per_flow_with_tags_descriptions_and_typed_parameters(ser
 
 def test_schedules_default_env_and_cli(serve_settings, monkeypatch):
     by_name = {full_name(d): d for d in collect(serve_settings)[0]}
-    verify = by_name[f"{load_flow('flows.verification:verification').name}/nightly"]
-    standup = by_name[f"{load_flow('flows.standup:standup').name}/weekday-mornings"]
+    verify = by_name[f"{load_flow('runbook.flows.verification:verification').name}/nightly"]
+    standup = by_name[f"{load_flow('runbook.flows.standup:standup').name}/weekday-mornings"]
     assert [(s.schedule.cron, s.parameters) for s in verify.schedules] == [
         (DEFAULT_VERIFY_CRON, {"environment": "staging"}),
         (DEFAULT_VERIFY_CRON, {"environment": "production"})]

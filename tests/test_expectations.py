@@ -7,17 +7,17 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from expectations import gx_runner
-from expectations.gx_runner import sqlalchemy_url
-from expectations.integrity import (
+from runbook.expectations.gx import runner as gx_runner
+from runbook.expectations.gx.runner import sqlalchemy_url
+from runbook.expectations.integrity import (
     fk_catalog_gate,
     fk_index_gate,
     invalid_insert_rejected,
     orphans_gate,
 )
-from expectations.parity import parity_gate, parity_query, plan_validation_queries
+from runbook.expectations.parity import parity_gate, parity_query, plan_validation_queries
 from runbook.errors import GateFailed, RunbookError
-from runbook.gates import GateResult
+from runbook.gate_result import GateResult
 
 PAIRS = [("qty_open", "quantity_open"), ("qty_original", "quantity_original")]
 ROWS = 50
@@ -167,7 +167,7 @@ def test_parity_row_count_change_detected(lots_db):
 
 
 def test_parity_is_one_scan(lots_db):
-    from expectations.parity import COLLECT_AGGREGATE
+    from runbook.expectations.parity import COLLECT_AGGREGATE
 
     with psycopg.connect(lots_db) as conn:
         conn.execute(COLLECT_AGGREGATE.as_string(None))   # the temp aggregate, this session

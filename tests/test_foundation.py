@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from demo.schema_loader import load_schema
-from demo.workspace import TEMPLATE
+from runbook.tasks.database.schema_build import load_schema
+from runbook.demo.workspace import TEMPLATE
 from runbook.pg import EmbeddedPostgres, connect, recreate_database
 
-RUNBOOK = [sys.executable, "-c", "from runbook.cli import main; main()"]
+RUNBOOK = [sys.executable, "-c", "from runbook.cli.app import main; main()"]
 
 
 def run_cli(args: list[str], env: dict, cwd: Path | None = None, timeout: int = 120):

@@ -10,10 +10,10 @@ from datetime import UTC, datetime
 import pytest
 
 from runbook.errors import GateFailed
-from runbook.gates import GateResult
+from runbook.gate_result import GateResult
 from runbook.settings import Settings, get_settings
-from tasks.notify import build_alert, flow_run_url, notify_failure, post_alert, redact, sample_table
-from tests import slack_standin as standin
+from runbook.tasks.notify.slack import build_alert, flow_run_url, notify_failure, post_alert, redact, sample_table
+import slack_standin as standin
 
 slack_standin = standin.slack_standin            # the fixture, by name
 

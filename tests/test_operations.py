@@ -18,17 +18,18 @@ from prefect.client.schemas.filters import (
 from prefect.client.schemas.objects import StateType
 from prefect.states import Scheduled
 
-from flows.contract import contract_quantity_fields, green_streak
-from flows.rollback import rollback_migration
-from flows.standup import collect, standup
-from flows.verification import verification
-from flows.week0.day1_2 import DAY_1_2, standardize_fields
+from runbook.flows.contract import contract_quantity_fields, green_streak
+from runbook.flows.rollback import rollback_migration
+from runbook.flows.standup import collect, standup
+from runbook.flows.verification import verification
+from runbook.flows.week0.day1_2 import DAY_1_2, standardize_fields
 from runbook.context import build_context
 from runbook.errors import RunbookError
 from runbook.pg import connect
-from tasks import checksums, git_ops, ledger
-from tasks.standup_report import step_of
-from tasks.verification_checks import eval_calls, fk_catalog, no_eval, orphans
+from runbook.tasks.database import checksums, ledger
+from runbook.tasks.code import git_ops
+from runbook.tasks.notify.standup import step_of
+from runbook.expectations.verification import eval_calls, fk_catalog, no_eval, orphans
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 M014 = "014_standardize_quantity_fields"

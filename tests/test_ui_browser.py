@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from runbook.pg import connect
-from tests.prefect_processes import log_tail, prefect_server, runbook_serve, wait_until
+from prefect_processes import log_tail, prefect_server, runbook_serve, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")

@@ -6,17 +6,17 @@ from typing import Literal
 
 from prefect import flow
 
-from flows.common import DayOutcome, DayPlan, run_day, smoke_step
+from runbook.tasks.steps.day import DayOutcome, DayPlan, run_day, smoke_step
 from runbook.context import RunContext
-from runbook.gates import GateResult
+from runbook.gate_result import GateResult
 from runbook.pg import connect
-from tasks import migration_files
-from tasks.approval import approval_step
-from tasks.code_update import code_update_step
-from tasks.codemod_rename import find_old_names, rename
-from tasks.migrate import primary_key
-from tasks.migration_steps import backup_step, migration_step, rehearsal_step
-from tasks.steps import gate_step
+from runbook.tasks.database import migration_files
+from runbook.tasks.steps.approval import approval_step
+from runbook.tasks.steps.code_update import code_update_step
+from runbook.tasks.code.rename import find_old_names, rename
+from runbook.tasks.database.migrate import primary_key
+from runbook.tasks.steps.migration import backup_step, migration_step, rehearsal_step
+from runbook.tasks.steps.core import gate_step
 
 Environment = Literal["staging", "production"]
 
@@ -41,7 +41,7 @@ def migration_history_excludes(checkout: Path, below: int) -> list[str]:
 
 def plan_validation_gate(url: str) -> GateResult:
     """The plan's own Task 1.1 validation queries, verbatim, and its expected result."""
-    from expectations.parity import plan_validation_queries
+    from runbook.expectations.parity import plan_validation_queries
 
     out = plan_validation_queries(url)
     d = out.get("data") or {}
@@ -58,7 +58,7 @@ def plan_validation_gate(url: str) -> GateResult:
 def parity_gates(url: str, data: dict) -> list[GateResult]:
     """Parity of every column pair 014 backfills (one GX scan per table), and the plan's own
     validation queries."""
-    from expectations.parity import parity_gate
+    from runbook.expectations.parity import parity_gate
 
     m = migration_files.load(MIGRATION_014)
     rows = (data or {}).get("rows") or {}

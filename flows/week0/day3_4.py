@@ -13,19 +13,19 @@ from typing import Literal
 import psycopg
 from prefect import flow
 
-from flows.common import DayOutcome, DayPlan, run_day, smoke_step
+from runbook.tasks.steps.day import DayOutcome, DayPlan, run_day, smoke_step
 from runbook.context import RunContext
 from runbook.errors import GateFailed
-from runbook.gates import GateResult
+from runbook.gate_result import GateResult
 from runbook.pg import connect, database_name
-from tasks import fk_indexes, migrate, migration_files, quarantine
-from tasks.approval import approval_step
-from tasks.code_update import code_update_step
-from tasks.codemod_pool import POOL_SETTINGS, configure_pool
-from tasks.deploy import api
-from tasks.migration_steps import backup_step, migration_step, rehearsal_step
-from tasks.schema_defs import compare_rebuild, dedupe, duplicates_gate
-from tasks.steps import Step, gate_step, publish_gate
+from runbook.tasks.database import fk_indexes, migrate, migration_files, quarantine
+from runbook.tasks.steps.approval import approval_step
+from runbook.tasks.steps.code_update import code_update_step
+from runbook.tasks.code.pool import POOL_SETTINGS, configure_pool
+from runbook.tasks.target.deploy import api
+from runbook.tasks.steps.migration import backup_step, migration_step, rehearsal_step
+from runbook.tasks.code.schema_defs import compare_rebuild, dedupe, duplicates_gate
+from runbook.tasks.steps.core import Step, gate_step, publish_gate
 
 Environment = Literal["staging", "production"]
 
@@ -39,7 +39,7 @@ QUARANTINED = [child for child, _col, _parent in FKS_015]
 # -- Task 2.1: migration 015 and its integrity suite -------------------------------------------
 
 def orphan_gates(url: str) -> list[GateResult]:
-    from expectations.integrity import orphans_gate
+    from runbook.expectations.integrity import orphans_gate
 
     return [orphans_gate(url, child, col, parent) for child, col, parent in FKS_015]
 
@@ -47,8 +47,8 @@ def orphan_gates(url: str) -> list[GateResult]:
 def integrity_gates(url: str, data: dict) -> list[GateResult]:
     """0 orphans (one scan each), FKs present and validated, an orphan insert refused (rolled
     back), and every row either in its table or in quarantine."""
-    from expectations.gx_runner import dispose_runner
-    from expectations.integrity import fk_catalog_gate, invalid_insert_rejected
+    from runbook.expectations.gx.runner import dispose_runner
+    from runbook.expectations.integrity import fk_catalog_gate, invalid_insert_rejected
 
     dispose_runner(url)   # the rehearsal database is recreated under the same name: no stale pool
     try:
@@ -104,7 +104,7 @@ def fk_index_step() -> Step:
 
 
 def fk_indexes_gate(ctx: RunContext) -> list[GateResult]:
-    from expectations.integrity import fk_index_gate
+    from runbook.expectations.integrity import fk_index_gate
 
     url = ctx.database_url
     probes = list(fk_indexes.COMMON_QUERIES) + fk_indexes.fk_probes(url)

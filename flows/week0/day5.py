@@ -10,21 +10,21 @@ from typing import Literal
 
 from prefect import flow
 
-from flows.common import DayOutcome, DayPlan, run_day, smoke_step
+from runbook.tasks.steps.day import DayOutcome, DayPlan, run_day, smoke_step
 from runbook.context import RunContext
 from runbook.errors import RunbookError
-from runbook.gates import GateResult
-from tasks import git_ops
-from tasks.approval import approval_step
-from tasks.authz_gate import authorization_gate
-from tasks.code_update import code_update_step
-from tasks.codemod_authz import add_authorization
-from tasks.codemod_simpleeval import convert
-from tasks.deploy import api, deployed_commit
-from tasks.evaluator_gates import capture_states, differential_gate, escape_gate, no_eval_gate
-from tasks.migration_steps import backup_step
-from tasks.smoke import sample_inputs
-from tasks.steps import Step, gate_step
+from runbook.gate_result import GateResult
+from runbook.tasks.code import git_ops
+from runbook.tasks.steps.approval import approval_step
+from runbook.expectations.authorization import authorization_gate
+from runbook.tasks.steps.code_update import code_update_step
+from runbook.tasks.code.authorization import add_authorization
+from runbook.tasks.code.simpleeval import convert
+from runbook.tasks.target.deploy import api, deployed_commit
+from runbook.expectations.evaluator import capture_states, differential_gate, escape_gate, no_eval_gate
+from runbook.tasks.steps.migration import backup_step
+from runbook.expectations.smoke import sample_inputs
+from runbook.tasks.steps.core import Step, gate_step
 
 Environment = Literal["staging", "production"]
 FLOW_NAME = "week0-day5-security-fixes"

@@ -1,0 +1,1 @@
+"""Week 0 gates, one module per plan day."""
