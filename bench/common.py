@@ -32,8 +32,8 @@ WRITE_SQL = ("UPDATE lots SET qty_open = round(qty_original * %s / 1000, 6) WHER
 
 def build_template(server_url: str, name: str, rows: int) -> tuple[str, dict]:
     """Create `name` with the demo schema and `rows` lots; returns (url, timings)."""
-    from runbook.tasks.database.schema_build import load_schema
     from runbook.demo.seed import seed
+    from runbook.tasks.database.schema_build import load_schema
 
     url = recreate_database(server_url, name)
     t0 = time.perf_counter()

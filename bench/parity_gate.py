@@ -20,9 +20,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from psycopg import sql
 
+from runbook.errors import RunbookError
 from runbook.expectations.gx import runner as gx_runner
 from runbook.expectations.parity import mismatch_condition, parity_gate
-from runbook.errors import RunbookError
 from runbook.pg import connect, drop_database, recreate_database
 
 DEFAULT_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"

@@ -11,10 +11,10 @@ from pathlib import Path
 
 from psycopg import sql
 
-from runbook.tasks.database.schema_build import load_schema
 from runbook.demo.seed import seed
 from runbook.errors import RunbookError
 from runbook.pg import EmbeddedPostgres, connect, with_database
+from runbook.tasks.database.schema_build import load_schema
 
 TEMPLATE = Path(__file__).resolve().parent / "template"
 PRODUCTION_DB = "dawsos"

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import httpx
 
+from runbook.expectations.smoke import pattern_ids, sample_inputs
 from runbook.gate_result import GateResult
 from runbook.pg import connect
-from runbook.expectations.smoke import pattern_ids, sample_inputs
 
 RIGHTS_HEADER = "X-DawsOS-Rights"
 

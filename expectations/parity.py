@@ -18,8 +18,13 @@ from typing import Any
 
 from psycopg import sql
 
-from runbook.expectations.gx.runner import fetch_all, require_tables, run_unexpected_rows, table_ident
 from runbook.errors import RunbookError
+from runbook.expectations.gx.runner import (
+    fetch_all,
+    require_tables,
+    run_unexpected_rows,
+    table_ident,
+)
 from runbook.gate_result import GateResult
 
 # array_append/array_cat make an aggregate PostgreSQL can run in parallel (array_agg only

@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 from runbook.context import RunContext
+from runbook.expectations.lint import lint_migration
 from runbook.gate_result import GateResult
 from runbook.pg import connect
 from runbook.tasks.database import ledger
 from runbook.tasks.database.backup import check_disk_room
-from runbook.expectations.lint import lint_migration
 from runbook.tasks.database.migration_files import Migration
 
 

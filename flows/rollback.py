@@ -15,29 +15,27 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Literal
 
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 
-from runbook.tasks.steps.day import current_run_id, smoke_step
 from runbook.context import RunContext, build_context
 from runbook.errors import GateFailed, RunbookError
+from runbook.expectations.restore import restore_proof
 from runbook.gate_result import GateResult
+from runbook.plan import ENVIRONMENTS, ROLLBACK_CODE_FLOW, ROLLBACK_MIGRATION_FLOW, Environment
 from runbook.tasks.database import ledger, migrate, migration_files
+from runbook.tasks.database.catalog import column_checksums
+from runbook.tasks.notify import notify_failure, post_alert
 from runbook.tasks.steps.code_update import code_update_step
-from runbook.tasks.target.deploy import shutdown
-from runbook.tasks.steps.migration import options
-from runbook.tasks.notify.slack import notify_failure, post_alert
 from runbook.tasks.steps.core import publish_gate
-from runbook.expectations.verification import column_checksums, restore_proof
+from runbook.tasks.steps.day import current_run_id, smoke_step
+from runbook.tasks.steps.migration import options
+from runbook.tasks.target.deploy import shutdown
 
 log = logging.getLogger("runbook.rollback")
-ROLLBACK_MIGRATION_FLOW = "rollback-migration"
-ROLLBACK_CODE_FLOW = "rollback-code"
 MIGRATION_BUDGET_S = 15 * 60
 CODE_BUDGET_S = 5 * 60
-Environment = Literal["staging", "production"]
 
 
 @dataclass
@@ -169,7 +167,7 @@ def environment_of_run(flow_run_id: str) -> str:
     except Exception as exc:  # noqa: BLE001 - name the run, not the HTTP detail
         raise RunbookError(f"flow run {flow_run_id!r} not found in the Prefect API ({type(exc).__name__})") from None
     env = (run.parameters or {}).get("environment")
-    if env not in ("staging", "production"):
+    if env not in ENVIRONMENTS:
         raise RunbookError(f"flow run {flow_run_id!r} has no environment parameter; pass --environment")
     return env
 

@@ -20,12 +20,17 @@ from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.client.schemas.sorting import FlowRunSort
 
 from runbook.errors import RunbookError
-from runbook.plan import PLAN
-from runbook.tasks.notify.slack import post_alert
-from runbook.tasks.notify.standup import RunInfo, Standup, TaskInfo, build, to_markdown, to_slack_text
-
-STANDUP_FLOW = "standup-report"
-PAGE = 200
+from runbook.plan import PLAN, STANDUP_FLOW
+from runbook.tasks.history import PAGE, read_all
+from runbook.tasks.notify import post_alert
+from runbook.tasks.notify.standup import (
+    RunInfo,
+    Standup,
+    TaskInfo,
+    build,
+    to_markdown,
+    to_slack_text,
+)
 
 
 def parse_since(text: str | None) -> datetime | None:
@@ -38,14 +43,6 @@ def parse_since(text: str | None) -> datetime | None:
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
-def read_all(read, **kw) -> list:
-    out, offset = [], 0
-    while True:
-        page = read(limit=PAGE, offset=offset, **kw)
-        out += page
-        if len(page) < PAGE:
-            return out
-        offset += PAGE
 
 
 def last_standup_start(client, exclude: str | None = None) -> datetime | None:

@@ -8,23 +8,21 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Literal
 
 from prefect import flow, task
 from prefect.artifacts import create_table_artifact
 
-from runbook.tasks.steps.day import current_run_id
 from runbook.context import build_context
 from runbook.errors import RunbookError
-from runbook.gate_result import GateResult
-from runbook.tasks.target.deploy import shutdown
-from runbook.tasks.notify.slack import notify_failure
-from runbook.tasks.steps.core import publish_gate
 from runbook.expectations.verification import Check, LedgerView, due_checks, read_ledger
+from runbook.gate_result import GateResult
+from runbook.plan import VERIFICATION_FLOW, Environment
+from runbook.tasks.notify import notify_failure
+from runbook.tasks.steps.core import publish_gate
+from runbook.tasks.steps.day import current_run_id
+from runbook.tasks.target.deploy import shutdown
 
 log = logging.getLogger("runbook.verification")
-VERIFICATION_FLOW = "verification"
-Environment = Literal["staging", "production"]
 
 
 @dataclass

@@ -3,13 +3,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 from runbook.errors import RunbookError
 from runbook.pg import connect, database_name, with_database
+from runbook.plan import ENVIRONMENTS, Environment
 from runbook.settings import Settings, get_settings
-
-Environment = Literal["staging", "production"]
 
 
 @dataclass
@@ -57,7 +55,7 @@ def database_for(environment: Environment, settings: Settings) -> str:
 def build_context(flow_name: str, environment: str, flow_run_id: str, *, dry_run: bool = False,
                   batch_size: int = 2000, lock_timeout_ms: int = 2000,
                   settings: Settings | None = None) -> RunContext:
-    if environment not in ("staging", "production"):
+    if environment not in ENVIRONMENTS:
         raise RunbookError(f"parameter environment must be 'staging' or 'production', not {environment!r}")
     if batch_size < 1 or batch_size > 1_000_000:
         raise RunbookError(f"parameter batch_size must be between 1 and 1000000, not {batch_size}")

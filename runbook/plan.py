@@ -4,8 +4,28 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, field
+from typing import Literal, get_args
 
 from runbook.errors import RunbookError
+
+# The environments a flow runs on, in the order a change goes through them.
+Environment = Literal["staging", "production"]
+ENVIRONMENTS: tuple[str, ...] = get_args(Environment)
+
+# The runbook's migrations (triads under migrations/), by the plan's numbering.
+MIGRATION_014 = "014_standardize_quantity_fields"
+MIGRATION_015 = "015_add_fk_constraints"
+MIGRATION_016 = "016_add_indexes"
+MIGRATION_017 = "017_contract_quantity_fields"
+# a later migration whose verify.sql contradicts an earlier one's (017 drops what 014 keeps)
+SUPERSEDED_BY = {MIGRATION_014: MIGRATION_017}
+
+# Operations flows (not plan days): their Prefect flow names.
+VERIFICATION_FLOW = "verification"
+STANDUP_FLOW = "standup-report"
+CONTRACT_FLOW = "contract-quantity-fields"
+ROLLBACK_MIGRATION_FLOW = "rollback-migration"
+ROLLBACK_CODE_FLOW = "rollback-code"
 
 
 @dataclass(frozen=True)
@@ -23,6 +43,7 @@ class PlanDay:
     week: str
     day: str
     title: str
+    migrations: tuple[str, ...] = ()
     checklist: tuple[ChecklistItem, ...] = field(default_factory=tuple)
 
     def load(self):
@@ -30,33 +51,40 @@ class PlanDay:
         return getattr(importlib.import_module(module), func)
 
 
-PLAN: tuple[PlanDay, ...] = (
-    PlanDay("week0-day1-2", "week0-day1-2-standardize-fields", "runbook.flows.week0.day1_2:standardize_fields",
-            "Week 0", "Day 1-2", "Database Field Standardization", (
-                ChecklistItem("Migration 014 created", "preflight"),
-                ChecklistItem("Migration 014 tested on staging", "014_standardize_quantity_fields:rehearsal"),
-                ChecklistItem("Migration 014 run on production", "014_standardize_quantity_fields:apply", "production"),
-                ChecklistItem("Backend code updated (51 files)", "code:rename-fields"),
-                ChecklistItem("Pattern JSON files updated", "code:old-names"),
-                ChecklistItem("Validation complete", "smoke"),
-            )),
-    PlanDay("week0-day3-4", "week0-day3-4-integrity-pooling", "runbook.flows.week0.day3_4:integrity_and_pooling",
-            "Week 0", "Day 3-4", "Database Integrity + Connection Pooling", (
-                ChecklistItem("Migration 015 created", "preflight"),
-                ChecklistItem("Migration 015 tested on staging", "015_add_fk_constraints:rehearsal"),
-                ChecklistItem("Migration 015 run on production", "015_add_fk_constraints:apply", "production"),
-                ChecklistItem("Connection pooling configured", "gate:pool-health"),
-                ChecklistItem("Database indexes added", "gate:fk-indexes"),
-                ChecklistItem("Validation complete", "smoke"),
-            )),
-    PlanDay("week0-day5", "week0-day5-security-fixes", "runbook.flows.week0.day5:security_fixes",
-            "Week 0", "Day 5", "Security Fixes", (
-                ChecklistItem("`eval()` replaced with safe evaluator", "gate:no-eval"),
-                ChecklistItem("Authorization checking added", "gate:authorization"),
-                ChecklistItem("Security testing complete", "gate:escape-corpus"),
-                ChecklistItem("Validation complete", "smoke"),
-            )),
-)
+def migration_checklist(migration_id: str) -> tuple[ChecklistItem, ...]:
+    """The plan's three boxes of a migration: created, tested on staging, run on production."""
+    number = migration_id[:3]
+    return (ChecklistItem(f"Migration {number} created", "preflight"),
+            ChecklistItem(f"Migration {number} tested on staging", f"{migration_id}:rehearsal"),
+            ChecklistItem(f"Migration {number} run on production", f"{migration_id}:apply", "production"))
+
+
+WEEK0_DAY1_2 = PlanDay(
+    "week0-day1-2", "week0-day1-2-standardize-fields", "runbook.flows.week0.day1_2:standardize_fields",
+    "Week 0", "Day 1-2", "Database Field Standardization", (MIGRATION_014,), (
+        *migration_checklist(MIGRATION_014),
+        ChecklistItem("Backend code updated (51 files)", "code:rename-fields"),
+        ChecklistItem("Pattern JSON files updated", "code:old-names"),
+        ChecklistItem("Validation complete", "smoke"),
+    ))
+WEEK0_DAY3_4 = PlanDay(
+    "week0-day3-4", "week0-day3-4-integrity-pooling", "runbook.flows.week0.day3_4:integrity_and_pooling",
+    "Week 0", "Day 3-4", "Database Integrity + Connection Pooling", (MIGRATION_015, MIGRATION_016), (
+        *migration_checklist(MIGRATION_015),
+        ChecklistItem("Connection pooling configured", "gate:pool-health"),
+        ChecklistItem("Database indexes added", "gate:fk-indexes"),
+        ChecklistItem("Validation complete", "smoke"),
+    ))
+WEEK0_DAY5 = PlanDay(
+    "week0-day5", "week0-day5-security-fixes", "runbook.flows.week0.day5:security_fixes",
+    "Week 0", "Day 5", "Security Fixes", (), (
+        ChecklistItem("`eval()` replaced with safe evaluator", "gate:no-eval"),
+        ChecklistItem("Authorization checking added", "gate:authorization"),
+        ChecklistItem("Security testing complete", "gate:escape-corpus"),
+        ChecklistItem("Validation complete", "smoke"),
+    ))
+
+PLAN: tuple[PlanDay, ...] = (WEEK0_DAY1_2, WEEK0_DAY3_4, WEEK0_DAY5)
 
 
 def by_key(key: str) -> PlanDay:

@@ -4,20 +4,24 @@ a complete DawsOS target (production + staging databases, git repo, workspace)."
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import sysconfig
 import tempfile
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from slack_standin import slack_standin  # noqa: F401  (the fixture, shared)
 
 from runbook.pg import EmbeddedPostgres, drop_database, recreate_database, with_database
-from slack_standin import slack_standin  # noqa: F401  (the fixture, shared)
 
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 DEMO_ROWS = 2000
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="session")
@@ -110,3 +114,19 @@ def target(admin_url, seeded_template, tmp_path, monkeypatch, slack_standin) -> 
     get_settings.cache_clear()
     for name in names.values():
         drop_database(admin_url, name)
+
+
+@pytest.fixture(scope="session")
+def installed_python(tmp_path_factory) -> Path:
+    """`pip install .` (not editable) of this checkout into a fresh venv that borrows this
+    venv's dependencies: what a user of the package gets, package data and all, and nothing of
+    the source tree (this venv's editable finder is not loaded there). Its python."""
+    venv = tmp_path_factory.mktemp("installed") / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    site = Path(subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                               check=True, capture_output=True, text=True).stdout.strip())
+    (site / "borrowed-dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site), str(ROOT)],
+                   check=True, capture_output=True, timeout=600)
+    return python

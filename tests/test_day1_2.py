@@ -15,11 +15,12 @@ import psutil
 import pytest
 from prefect.settings import PREFECT_API_URL
 
-from runbook.flows.week0.day1_2 import MIGRATION_014, standardize_fields
 from runbook.errors import RunbookError
+from runbook.flows.week0.day1_2 import standardize_fields
 from runbook.pg import connect, database_name
-from runbook.tasks.database import checksums, ledger
+from runbook.plan import MIGRATION_014
 from runbook.tasks.code import git_ops
+from runbook.tasks.database import checksums, ledger
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 SERVICE = "backend/app/services/ledger.py"
@@ -142,7 +143,7 @@ def test_concurrent_run_refused(target):
 def test_killed_mid_backfill_then_rerun_converges(target):
     """SIGKILL during the target's backfill (no hook runs); the re-run resumes from the ledger."""
     env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value(), "PREFECT_LOGGING_LEVEL": "ERROR"}
-    code = ("from flows.week0.day1_2 import standardize_fields\n"
+    code = ("from runbook.flows.week0.day1_2 import standardize_fields\n"
             "standardize_fields(environment='staging', batch_size=20)\n")
     proc = subprocess.Popen([sys.executable, "-c", code], env=env, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -180,10 +181,10 @@ def test_killed_mid_backfill_then_rerun_converges(target):
 
 def test_writes_through_old_and_new_names(fresh_db):
     """While old and new code run side by side, either name's writes show through both."""
-    from runbook.tasks.database.schema_build import load_schema
     from runbook.demo.seed import seed
     from runbook.demo.workspace import TEMPLATE
     from runbook.tasks.database import migrate, migration_files
+    from runbook.tasks.database.schema_build import load_schema
 
     load_schema(fresh_db, TEMPLATE)
     seed(fresh_db, 400)

@@ -9,14 +9,14 @@ import time
 import pytest
 
 from runbook.demo.workspace import TEMPLATE
-from runbook.flows.week0.day3_4 import integrity_and_pooling
 from runbook.errors import GateFailed, RunbookError
+from runbook.flows.week0.day3_4 import integrity_and_pooling
 from runbook.pg import connect
-from runbook.tasks.database import checksums
 from runbook.tasks.code import git_ops
-from runbook.tasks.target.api_server import ApiServer
 from runbook.tasks.code.pool import configure_pool
 from runbook.tasks.code.schema_defs import dedupe, duplicates
+from runbook.tasks.database import checksums
+from runbook.tasks.target.api_server import ApiServer
 
 FK_NAMES = ("lots_security_id_fkey", "transactions_security_id_fkey")
 

@@ -13,15 +13,9 @@ import pytest
 from prefect.states import State
 from typer.testing import CliRunner
 
-from runbook.demo.workspace import TEMPLATE
-from runbook.flows.week0.day5 import security_fixes
 from runbook.cli.app import app
+from runbook.demo.workspace import TEMPLATE
 from runbook.errors import GateFailed
-from runbook.pg import connect
-from runbook.tasks.code import git_ops
-from runbook.tasks.target.api_server import ApiServer
-from runbook.tasks.code.authorization import add_authorization
-from runbook.tasks.code.simpleeval import convert
 from runbook.expectations.evaluator import (
     capture_states,
     differential_gate,
@@ -30,6 +24,12 @@ from runbook.expectations.evaluator import (
     run_corpus,
 )
 from runbook.expectations.smoke import sample_inputs
+from runbook.flows.week0.day5 import security_fixes
+from runbook.pg import connect
+from runbook.tasks.code import git_ops
+from runbook.tasks.code.authorization import add_authorization
+from runbook.tasks.code.simpleeval import convert
+from runbook.tasks.target.api_server import ApiServer
 
 ORCH = "backend/app/core/pattern_orchestrator.py"
 FLIPPED = "checklist['score'] >= 0"

@@ -16,9 +16,9 @@ import httpx
 import psycopg
 import pytest
 
-from runbook.tasks.database.schema_build import load_schema
 from runbook.demo.seed import TABLES, seed, table_checksum
 from runbook.pg import drop_database, recreate_database
+from runbook.tasks.database.schema_build import load_schema
 
 TEMPLATE = Path(__file__).resolve().parents[1] / "demo" / "template"
 BACKEND = TEMPLATE / "backend"

@@ -8,13 +8,17 @@ import subprocess
 
 import pytest
 from prefect.exceptions import PrefectHTTPStatusError
+from prefect_processes import executable, free_port, runbook_serve, wait_until
 
 from runbook.deployments.build import collect, load_flow
 from runbook.deployments.catalog import catalog
-from runbook.deployments.settings import DEFAULT_STANDUP_CRON, DEFAULT_VERIFY_CRON, load_serve_settings
+from runbook.deployments.settings import (
+    DEFAULT_STANDUP_CRON,
+    DEFAULT_VERIFY_CRON,
+    load_serve_settings,
+)
 from runbook.errors import RunbookError
 from runbook.plan import PLAN
-from prefect_processes import executable, free_port, runbook_serve, wait_until
 
 DAY1_2 = "week0-day1-2-standardize-fields/week0-day1-2"
 

@@ -7,8 +7,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from runbook.errors import GateFailed, RunbookError
 from runbook.expectations.gx import runner as gx_runner
-from runbook.expectations.gx.runner import sqlalchemy_url
+from runbook.expectations.gx.values import sqlalchemy_url
 from runbook.expectations.integrity import (
     fk_catalog_gate,
     fk_index_gate,
@@ -16,7 +17,6 @@ from runbook.expectations.integrity import (
     orphans_gate,
 )
 from runbook.expectations.parity import parity_gate, parity_query, plan_validation_queries
-from runbook.errors import GateFailed, RunbookError
 from runbook.gate_result import GateResult
 
 PAIRS = [("qty_open", "quantity_open"), ("qty_original", "quantity_original")]

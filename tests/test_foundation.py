@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from runbook.tasks.database.schema_build import load_schema
 from runbook.demo.workspace import TEMPLATE
 from runbook.pg import EmbeddedPostgres, connect, recreate_database
+from runbook.tasks.database.schema_build import load_schema
 
 RUNBOOK = [sys.executable, "-c", "from runbook.cli.app import main; main()"]
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def run_cli(args: list[str], env: dict, cwd: Path | None = None, timeout: int = 120):
@@ -64,15 +65,23 @@ def test_schema_loads_on_the_machine_server_and_embedded_16(fresh_db):
         server.stop()
 
 
-def test_runbook_demo_on_embedded_defaults(tmp_path):
-    """The README's main command, from nothing, on the embedded defaults."""
+def test_runbook_demo_on_embedded_defaults(tmp_path, installed_python):
+    """The README's main command, from nothing, on the embedded defaults, run from a
+    non-editable install (migrations, demo template, catalog SQL come as package data)."""
+    python = str(installed_python)
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("DATABASE_URL", "STAGING_", "TARGET_", "SLACK_", "BACKUP_", "RUNBOOK_"))}
     env["PREFECT_HOME"] = str(tmp_path / "prefect")
     env.pop("PREFECT_API_URL", None)
+    env.pop("PYTHONPATH", None)
+    where = subprocess.run([python, "-c", "import runbook.flows, runbook.migrations; "
+                            "print(runbook.flows.__file__, runbook.migrations.__file__)"],
+                           env=env, cwd=tmp_path, capture_output=True, text=True, check=True).stdout
+    assert str(ROOT) not in where and where.count(str(installed_python.parents[1])) == 2, where
     workspace = Path(tempfile.mkdtemp(prefix="rb-demo-")) / "demo"   # pgserver's user must reach it
     try:
-        r = subprocess.run(RUNBOOK + ["demo", "--workspace", str(workspace), "--rows", "2000"],
+        r = subprocess.run([python, "-c", "from runbook.cli.app import main; main()",
+                            "demo", "--workspace", str(workspace), "--rows", "2000"],
                            env=env, cwd=tmp_path, capture_output=True, text=True, timeout=1500)
         assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
         assert r.stdout.count(" ok ") >= 13 and "portfolio_overview" in r.stdout

@@ -8,12 +8,14 @@ import time
 from datetime import UTC, datetime
 
 import pytest
+import slack_standin as standin
 
 from runbook.errors import GateFailed
 from runbook.gate_result import GateResult
 from runbook.settings import Settings, get_settings
-from runbook.tasks.notify.slack import build_alert, flow_run_url, notify_failure, post_alert, redact, sample_table
-import slack_standin as standin
+from runbook.tasks.notify import notify_failure, post_alert
+from runbook.tasks.notify.messages import build_alert, flow_run_url, sample_table
+from runbook.tasks.notify.redact import redact
 
 slack_standin = standin.slack_standin            # the fixture, by name
 

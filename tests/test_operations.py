@@ -18,18 +18,21 @@ from prefect.client.schemas.filters import (
 from prefect.client.schemas.objects import StateType
 from prefect.states import Scheduled
 
-from runbook.flows.contract import contract_quantity_fields, green_streak
+from runbook.context import build_context
+from runbook.errors import RunbookError
+from runbook.expectations.contract import green_streak
+from runbook.expectations.evaluator import find_eval_calls
+from runbook.expectations.verification import fk_catalog, no_eval, orphans
+from runbook.flows.contract import contract_quantity_fields
 from runbook.flows.rollback import rollback_migration
 from runbook.flows.standup import collect, standup
 from runbook.flows.verification import verification
-from runbook.flows.week0.day1_2 import DAY_1_2, standardize_fields
-from runbook.context import build_context
-from runbook.errors import RunbookError
+from runbook.flows.week0.day1_2 import standardize_fields
 from runbook.pg import connect
-from runbook.tasks.database import checksums, ledger
+from runbook.plan import WEEK0_DAY1_2
 from runbook.tasks.code import git_ops
+from runbook.tasks.database import checksums, ledger
 from runbook.tasks.notify.standup import step_of
-from runbook.expectations.verification import eval_calls, fk_catalog, no_eval, orphans
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 M014 = "014_standardize_quantity_fields"
@@ -80,7 +83,7 @@ def test_standup_reports_real_runs(own_prefect_server, target, slack_standin):
             errors.append(exc)
     th = threading.Thread(target=production, daemon=True)
     th.start()
-    paused_id = _wait_paused(DAY_1_2.flow_name)                                       # paused
+    paused_id = _wait_paused(WEEK0_DAY1_2.flow_name)                                       # paused
     with get_client(sync_client=True) as client:                                      # scheduled
         client.create_flow_run(verification, parameters={"environment": "production"},
                                            state=Scheduled(scheduled_time=datetime.now(UTC) + timedelta(days=1)))
@@ -140,7 +143,7 @@ def test_verification_catches_drift_contract_refuses_and_rollback(target, slack_
     ctx = build_context("verification", "staging", "test-run")
     assert any(not r.passed and r.observed for r in orphans(ctx))        # the seed's orphans
     assert not fk_catalog(ctx)[0].passed                                 # no FK on security_id yet
-    assert any(c["file"].endswith("pattern_orchestrator.py") for c in eval_calls(deploy))
+    assert any(c.path.endswith("pattern_orchestrator.py") for c in find_eval_calls(deploy))
     assert not no_eval(ctx)[0].passed                                    # eval is still there
 
     # rollback 014 by id: the applying run's code first, then down.sql, proof, ledger, smoke

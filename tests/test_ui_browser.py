@@ -12,9 +12,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from prefect_processes import log_tail, prefect_server, runbook_serve, wait_until
 
 from runbook.pg import connect
-from prefect_processes import log_tail, prefect_server, runbook_serve, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -73,7 +73,8 @@ def column_exists(url: str, table: str, column: str) -> bool:
 
 def test_custom_run_from_the_ui_completes_on_staging(target, slack_standin, tmp_path):
     browser_path = chromium()
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout, expect, sync_playwright
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+    from playwright.sync_api import expect, sync_playwright
 
     shots = screenshot_dir(tmp_path)
     with prefect_server(tmp_path / "prefect-home") as api, \

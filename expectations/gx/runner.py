@@ -19,8 +19,6 @@ table (and temp helpers such as `pg_temp.rb_collect`) visible to GX's own querie
 from __future__ import annotations
 
 import contextlib
-import datetime as _dt
-import decimal
 import io
 import logging
 import os
@@ -29,7 +27,6 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
@@ -37,6 +34,7 @@ import psycopg
 from psycopg import sql
 
 from runbook.errors import RunbookError
+from runbook.expectations.gx.values import jsonable, libpq_url, one_line, render, sqlalchemy_url
 from runbook.gate_result import GateResult
 from runbook.pg import redact
 
@@ -63,63 +61,14 @@ logging.getLogger("great_expectations").setLevel(logging.WARNING)
 
 # --------------------------------------------------------------------------- helpers
 
-def sqlalchemy_url(url: str) -> str:
-    """`postgresql://…` / `postgres://…` → `postgresql+psycopg://…` (query args such as a
-    unix-socket `?host=/dir` are kept verbatim)."""
-    if "://" not in url:
-        raise RunbookError(f"not a postgresql:// URL: {redact(url)}")
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    if scheme in ("postgresql", "postgres"):
-        scheme = "postgresql+psycopg"
-    elif scheme.startswith("postgresql+") and scheme != "postgresql+psycopg":
-        raise RunbookError(f"unsupported driver {scheme!r} in {redact(url)}: use postgresql://")
-    elif not scheme.startswith("postgresql"):
-        raise RunbookError(f"not a postgresql:// URL: {redact(url)}")
-    return urlunsplit(parts._replace(scheme=scheme))
 
 
-def libpq_url(url: str) -> str:
-    """The plain libpq form of a URL (for psycopg.connect)."""
-    parts = urlsplit(url)
-    if parts.scheme.startswith("postgresql+"):
-        return urlunsplit(parts._replace(scheme="postgresql"))
-    return url
 
 
-def render(query: str | sql.Composable) -> str:
-    """SQL text of a query built with psycopg.sql (identifiers quoted by psycopg)."""
-    if isinstance(query, sql.Composable):
-        return query.as_string(None)
-    return str(query)
 
 
-def jsonable(value: Any) -> Any:
-    """A value fit for JSON: Decimal/UUID → str (no precision lost), dates → ISO 8601."""
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    if isinstance(value, decimal.Decimal):
-        if value == value.to_integral_value() and abs(value) < 2**53:
-            return int(value)
-        return str(value)
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if isinstance(value, (_dt.datetime, _dt.date, _dt.time)):
-        return value.isoformat()
-    if isinstance(value, _dt.timedelta):
-        return value.total_seconds()
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return bytes(value).hex()
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set)):
-        return [jsonable(v) for v in value]
-    return str(value)
 
 
-def _one_line(exc: BaseException) -> str:
-    text = str(getattr(exc, "orig", None) or exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 # --------------------------------------------------------------------------- runner
@@ -171,7 +120,7 @@ def _build_runner(sa_url: str) -> _Runner:
             engine = datasource.get_execution_engine().engine
     except Exception as exc:  # noqa: BLE001 # GX wraps connection failures in its own types
         raise RunbookError(f"cannot open {redact(sa_url)} for Great Expectations: "
-                           f"{_one_line(exc)}") from None
+                           f"{one_line(exc)}") from None
     return _Runner(sa_url, context, datasource, batch, engine)
 
 
@@ -384,8 +333,8 @@ def _gx_exception(res: Any) -> str | None:
 def _db_error(exc: Exception, gate: str, tables: Sequence[str]) -> RunbookError:
     orig = getattr(exc, "orig", None)
     if isinstance(orig, psycopg.errors.UndefinedTable):
-        return RunbookError(f"gate {gate!r}: {_one_line(exc)}")
-    return RunbookError(f"gate {gate!r}: query failed: {_one_line(exc)}")
+        return RunbookError(f"gate {gate!r}: {one_line(exc)}")
+    return RunbookError(f"gate {gate!r}: query failed: {one_line(exc)}")
 
 
 def _trim(d: dict) -> dict:

@@ -8,7 +8,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from runbook.plan import PLAN
+from runbook.plan import ENVIRONMENTS, PLAN
 from runbook.settings import get_settings
 
 
@@ -28,8 +28,8 @@ def smoke_table(runs, title: str) -> Table:
 def final_smoke(ws_env: dict[str, str]):
     """All patterns through the production API, on the code production now runs."""
     from runbook.context import build_context
-    from runbook.tasks.target.deploy import api, shutdown
     from runbook.expectations.smoke import smoke
+    from runbook.tasks.target.deploy import api, shutdown
 
     ctx = build_context("demo-smoke", "production", "demo-smoke")
     try:
@@ -65,7 +65,7 @@ def run_demo(workspace: Path, *, fresh: bool, rows: int, console: Console) -> in
     point_settings_at(ws.env())
     timings = []
     for day in PLAN:
-        for environment in ("staging", "production"):
+        for environment in ENVIRONMENTS:
             start = time.perf_counter()
             console.print(f"▶ {day.week} {day.day} — {day.title} on [bold]{environment}[/]")
             outcome = day.load()(environment=environment, require_approval=False)

@@ -25,16 +25,15 @@ not compared (indexes have their own gate).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from runbook.errors import RunbookError
-from runbook.gate_result import GateResult
+from runbook.target import DAWSOS
 from runbook.tasks.code.text_diff import unified_diff
 
-SCHEMA_DIR = "backend/db/schema"
-MIGRATIONS_DIR = "backend/db/migrations"
+SCHEMA_DIR = DAWSOS.schema_dir
+MIGRATIONS_DIR = DAWSOS.migrations_dir
 
 
 @dataclass(frozen=True)
@@ -115,13 +114,6 @@ def duplicates(repo: Path) -> dict[str, list[TableDef]]:
     return {t: ds for t, ds in sorted(table_definitions(repo).items()) if len(ds) > 1}
 
 
-def duplicates_gate(repo: Path) -> GateResult:
-    dups = duplicates(repo)
-    return GateResult(
-        name="schema:defined-once", passed=not dups,
-        expectation=f"every table is created by exactly one statement in {SCHEMA_DIR} + {MIGRATIONS_DIR}",
-        observed=len(dups), expected=0,
-        sample=[{"table": t, "defined_in": ", ".join(f"{d.path}:{d.line}" for d in ds)} for t, ds in dups.items()])
 
 
 # -- the code update --------------------------------------------------------------------------
@@ -178,80 +170,11 @@ def _cut(text: str, d: TableDef, kept_in: str) -> str:
 
 # -- the rebuild comparison -------------------------------------------------------------------
 
-CATALOG_QUERIES = {
-    "tables": """
-        SELECT c.relname FROM pg_class c
-         WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p')""",
-    "columns": """
-        SELECT c.relname || '.' || a.attname,
-               format_type(a.atttypid, a.atttypmod)
-               || CASE WHEN a.attnotnull THEN ' NOT NULL' ELSE '' END
-               || coalesce(' DEFAULT ' || pg_get_expr(d.adbin, d.adrelid), '')
-          FROM pg_attribute a
-          JOIN pg_class c ON c.oid = a.attrelid
-          LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
-         WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p')
-           AND a.attnum > 0 AND NOT a.attisdropped""",
-    "constraints": """
-        SELECT c.relname || '.' || k.conname, k.contype::text || ' ' || pg_get_constraintdef(k.oid)
-          FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid
-         WHERE c.relnamespace = 'public'::regnamespace""",
-}
 
 
-def catalog_snapshot(url: str) -> dict[str, dict[str, str]]:
-    from runbook.pg import connect
-
-    out: dict[str, dict[str, str]] = {}
-    with connect(url) as conn:
-        for kind, query in CATALOG_QUERIES.items():
-            rows = conn.execute(query).fetchall()
-            out[kind] = {r[0]: (r[1] if len(r) > 1 else "") for r in rows}
-    return out
 
 
-def catalog_diff(live: dict[str, dict[str, str]], scratch: dict[str, dict[str, str]]) -> list[dict]:
-    diffs = []
-    for kind in CATALOG_QUERIES:
-        a, b = live.get(kind, {}), scratch.get(kind, {})
-        for name in sorted(set(a) | set(b)):
-            if a.get(name) != b.get(name):
-                diffs.append({"kind": kind, "name": name, "live": a.get(name, "(missing)"),
-                              "rebuilt": b.get(name, "(missing)")})
-    return diffs
 
 
-def build(url: str, checkout: Path) -> tuple[list[str], str | None]:
-    """Apply the checkout's schema/ + migrations; (files applied, first error or None)."""
-    from runbook.tasks.database.schema_build import load_schema
-
-    try:
-        return load_schema(url, Path(checkout)), None
-    except RuntimeError as exc:
-        return [], str(exc).splitlines()[0]
 
 
-def compare_rebuild(live_url: str, server_url: str, scratch_db: str, checkout: Path,
-                    after_build: Callable[[str], None] | None = None) -> GateResult:
-    """Scratch database from the checkout's SQL (+ `after_build(url)`: the runbook's own
-    changes), its public catalog compared with the live one; the scratch DB is dropped after."""
-    from runbook.pg import drop_database, recreate_database
-
-    name = "schema:rebuild-matches-live"
-    expectation = ("a database rebuilt from schema/ + migrations (+ the runbook's applied "
-                   "migrations) has the live database's tables, columns and constraints")
-    scratch = recreate_database(server_url, scratch_db)
-    try:
-        files, error = build(scratch, checkout)
-        if error:
-            return GateResult(name=name, passed=False, expectation=expectation, observed="rebuild failed",
-                              expected="0 differences", sample=[{"kind": "rebuild", "error": error}])
-        if after_build:
-            after_build(scratch)
-        rebuilt = catalog_snapshot(scratch)
-        diffs = catalog_diff(catalog_snapshot(live_url), rebuilt)
-    finally:
-        drop_database(server_url, scratch_db)
-    return GateResult(name=name, passed=not diffs, expectation=expectation,
-                      observed=f"{len(diffs)} differences", expected="0 differences", sample=diffs[:20],
-                      details={"files_applied": len(files), "rebuilt": {k: len(v) for k, v in rebuilt.items()}})

@@ -6,8 +6,10 @@ from pathlib import Path
 
 import psycopg
 
-SCHEMA_DIR = Path("backend/db/schema")
-MIGRATIONS_DIR = Path("backend/db/migrations")
+from runbook.target import DAWSOS
+
+SCHEMA_DIR = Path(DAWSOS.schema_dir)
+MIGRATIONS_DIR = Path(DAWSOS.migrations_dir)
 
 
 def sql_files(repo_dir: Path) -> list[Path]:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from runbook.plan import PLAN, ChecklistItem, PlanDay
+from runbook.plan import ENVIRONMENTS, PLAN, ChecklistItem, PlanDay
 
 BLOCKING = {"FAILED", "CRASHED", "PAUSED"}
 IN_PROGRESS = {"RUNNING", "PENDING", "CANCELLING"}
@@ -97,7 +97,7 @@ def tick(plan: Iterable[PlanDay], runs: Iterable[RunInfo], tasks: Iterable[TaskI
     out = []
     for day in plan:
         items = [(i, any((day.flow_name, i.step, env) in done
-                         for env in ([i.environment] if i.environment else ("staging", "production", None))))
+                         for env in ([i.environment] if i.environment else (*ENVIRONMENTS, None))))
                  for i in day.checklist]
         out.append((day, items))
     return out

@@ -8,8 +8,9 @@ from collections.abc import Callable
 
 from runbook.context import RunContext
 from runbook.tasks.code import git_ops
-from runbook.tasks.target.deploy import api, deploy, deployed_commit
+from runbook.tasks.code.transforms import CodeUpdate
 from runbook.tasks.steps.core import Step
+from runbook.tasks.target.deploy import api, deploy, deployed_commit
 
 # (checkout, dry_run) -> report dict; may include "diff" (text) and "files" (count)
 Transform = Callable[[object, bool], dict]
@@ -89,3 +90,8 @@ def code_update_step(name: str, transform: Transform, message: str) -> Step:
         deploy(ctx, data["previous"])
 
     return Step(name, apply, revert)
+
+
+def code_update(update: CodeUpdate) -> Step:
+    """The step of one of the plan's code updates."""
+    return code_update_step(update.step, update.transform, update.message)

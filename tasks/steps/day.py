@@ -12,16 +12,16 @@ from prefect.runtime import flow_run
 
 from runbook.context import RunContext, build_context
 from runbook.errors import GateFailed
+from runbook.expectations.preflight import preflight
+from runbook.expectations.smoke import smoke
 from runbook.gate_result import GateResult
 from runbook.tasks.code import git_ops
 from runbook.tasks.database import ledger, migration_files
-from runbook.tasks.steps.code_update import Transform, preview
-from runbook.tasks.target.deploy import api, deployed_commit, shutdown
 from runbook.tasks.database.migration_files import Migration
-from runbook.tasks.notify.slack import notify_failure
-from runbook.expectations.preflight import preflight
-from runbook.expectations.smoke import smoke
+from runbook.tasks.notify import notify_failure
+from runbook.tasks.steps.code_update import Transform, preview
 from runbook.tasks.steps.core import RunState, Step, gate_step, publish_gate, run_steps
+from runbook.tasks.target.deploy import api, deployed_commit, shutdown
 
 log = logging.getLogger("runbook.flows")
 

@@ -18,9 +18,10 @@ DRY_RUN_OPTION = typer.Option(False, help="print the diff, change nothing")
 def _database(environment: str) -> str:
     from runbook.context import database_for
     from runbook.errors import RunbookError
+    from runbook.plan import ENVIRONMENTS
     from runbook.settings import get_settings
 
-    if environment not in ("staging", "production"):
+    if environment not in ENVIRONMENTS:
         raise RunbookError(f"--environment must be 'staging' or 'production', not {environment!r}")
     return database_for(environment, get_settings())  # type: ignore[arg-type]
 
@@ -66,7 +67,7 @@ def codemod_dedupe_schema(repo: Path = REPO_OPTION,
 @gate_app.command("duplicate-tables")
 def gate_duplicate_tables(repo: Path = REPO_OPTION) -> None:
     """Every table is created by exactly one statement in backend/db/schema + migrations (pglast)."""
-    from runbook.tasks.code.schema_defs import duplicates_gate
+    from runbook.expectations.schema import duplicates_gate
 
     _show([duplicates_gate(repo)])
 
@@ -75,23 +76,15 @@ def gate_duplicate_tables(repo: Path = REPO_OPTION) -> None:
 def gate_integrity(environment: str = ENV_OPTION) -> None:
     """0 orphans in lots/transactions.security_id, FKs present and validated, an orphan insert
     rejected (rolled back)."""
-    from runbook.expectations.integrity import fk_catalog_gate, invalid_insert_rejected
-    from runbook.flows.week0.day3_4 import FKS_015, orphan_gates
-    from runbook.tasks.database.quarantine import row_breaking_fk
+    from runbook.expectations.week0.day3_4 import integrity_suite
 
-    url = _database(environment)
-    results = orphan_gates(url) + [fk_catalog_gate(url, FKS_015)]
-    results += [invalid_insert_rejected(url, child, row_breaking_fk(url, child, col)) for child, col, _ in FKS_015]
-    _show(results)
+    _show(integrity_suite(_database(environment)))
 
 
 @gate_app.command("fk-indexes")
 def gate_fk_indexes(environment: str = ENV_OPTION) -> None:
     """Every FK has a covering index, and EXPLAIN (enable_seqscan = off) of the common queries
     and FK lookups uses one."""
-    from runbook.expectations.integrity import fk_index_gate
-    from runbook.tasks.database import fk_indexes
+    from runbook.expectations.week0.day3_4 import fk_index_gates
 
-    url = _database(environment)
-    probes = list(fk_indexes.COMMON_QUERIES) + fk_indexes.fk_probes(url)
-    _show([fk_index_gate(url), fk_indexes.explain_gate(url, probes)])
+    _show(fk_index_gates(_database(environment)))

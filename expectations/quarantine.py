@@ -1,0 +1,38 @@
+"""Gates around the quarantine schema migration 015 moves orphans into: every row accounted for,
+nothing left behind after a revert."""
+from __future__ import annotations
+
+from psycopg import sql
+
+from runbook.gate_result import GateResult
+from runbook.pg import connect
+from runbook.tasks.database.quarantine import SCHEMA, counts
+
+
+def accounted_gate(url: str, tables: list[str], migration_id: str, rows_before: dict[str, int] | None) -> GateResult:
+    """Nothing lost: rows in the table + rows quarantined >= rows before (the app may add rows
+    meanwhile; a move that deleted without keeping would show as fewer)."""
+    moved = counts(url, tables, migration_id)
+    sample, ok = [], True
+    with connect(url) as conn:
+        for table in tables:
+            now = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))).fetchone()[0]
+            before = (rows_before or {}).get(table)
+            held = before is None or now + moved[table] >= before
+            ok &= held
+            sample.append({"table": table, "rows_before": before, "rows_now": now,
+                           "quarantined": moved[table], "accounted": held})
+    return GateResult(name="quarantine:accounted", passed=ok,
+                      expectation="every row is still in its table or in the quarantine schema",
+                      observed=sum(moved.values()), expected="rows now + quarantined >= rows before",
+                      sample=sample)
+
+
+
+def emptied_gate(url: str, tables: list[str], migration_id: str) -> GateResult:
+    """After a revert: no row of migration_id is left in quarantine (all back in their tables)."""
+    left = {t: n for t, n in counts(url, tables, migration_id).items() if n}
+    return GateResult(name=f"restored:{SCHEMA}", passed=not left,
+                      expectation=f"every row {migration_id} quarantined is back in its table",
+                      observed=sum(left.values()), expected=0,
+                      sample=[{"table": t, "still_quarantined": n} for t, n in left.items()])

@@ -1,0 +1,55 @@
+"""Gates of Week 0, Day 1-2 (field standardisation, migration 014): column parity, the plan's
+own validation queries, and no old name left in the deployed code."""
+from __future__ import annotations
+
+from runbook.context import RunContext
+from runbook.expectations.parity import parity_gate, plan_validation_queries
+from runbook.gate_result import GateResult
+from runbook.pg import connect
+from runbook.plan import MIGRATION_014
+from runbook.target import DAWSOS
+from runbook.tasks.code.rename import find_old_names
+from runbook.tasks.code.transforms import rename_excludes
+from runbook.tasks.database import migration_files
+from runbook.tasks.database.migrate import primary_key
+
+
+def plan_validation_gate(url: str) -> GateResult:
+    """The plan's own Task 1.1 validation queries, verbatim, and its expected result."""
+    out = plan_validation_queries(url)
+    d = out.get("data") or {}
+    not_null = {c["column_name"]: c["is_nullable"] for c in out["columns"]}
+    ok = (bool(d) and d["total_lots"] == d["matching_open"] == d["matching_original"]
+          and not_null.get("quantity_open") == "NO" and not_null.get("quantity_original") == "NO")
+    return GateResult(name="plan-validation:014", passed=ok,
+                      expectation="the plan's Task 1.1 queries: all lots match, no NULLs in the new columns",
+                      observed={"data": d, "columns": not_null},
+                      expected="total_lots = matching_open = matching_original; new columns NOT NULL",
+                      details={"queries": out["queries"], "error": out.get("data_error")})
+
+
+def parity_gates(url: str, data: dict) -> list[GateResult]:
+    """Parity of every column pair 014 backfills (one GX scan per table), and the plan's own
+    validation queries."""
+    m = migration_files.load(MIGRATION_014)
+    rows = (data or {}).get("rows") or {}
+    out = []
+    with connect(url) as conn:
+        keys = {s.backfill_table: primary_key(conn, s.backfill_table) for s in m.up_sections() if s.is_backfill}
+    for s in m.up_sections():
+        if s.is_backfill:
+            out.append(parity_gate(url, s.backfill_table, s.backfill_pairs, key=keys[s.backfill_table][0],
+                                   expected_rows=rows.get(s.backfill_table)))
+    return [*out, plan_validation_gate(url)]
+
+
+def old_names_gate(ctx: RunContext) -> GateResult:
+    """The plan's grep validation, by the boundary rule, outside the migration history."""
+    renames = DAWSOS.code_renames
+    found, near = find_old_names(ctx.deploy_dir, list(renames), exclude=rename_excludes(ctx.deploy_dir))
+    return GateResult(name="code:old-names", passed=not found,
+                      expectation="0 occurrences of " + ", ".join(renames) + " in the deployed code",
+                      observed=len(found), expected=0,
+                      sample=[{"file": o.path, "line": o.line, "name": o.name, "text": o.text.strip()[:120]}
+                              for o in found[:10]],
+                      details={"near_misses_left_alone": [f"{o.path}:{o.line} {o.name}" for o in near[:50]]})

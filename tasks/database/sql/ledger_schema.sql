@@ -1,0 +1,51 @@
+-- The runbook's ledger in the target database (runbook.tasks.database.ledger).
+CREATE SCHEMA IF NOT EXISTS runbook;
+CREATE TABLE IF NOT EXISTS runbook.migrations (
+    id text PRIMARY KEY,
+    checksum text NOT NULL,
+    status text NOT NULL CHECK (status IN ('applying', 'applied', 'reverting', 'reverted')),
+    flow_run_id text,
+    applied_at timestamptz,
+    reverted_at timestamptz,
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    baseline jsonb          -- per-table checksums taken just before a fresh apply
+);
+CREATE TABLE IF NOT EXISTS runbook.migration_sections (
+    migration_id text NOT NULL,
+    section text NOT NULL,
+    done_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (migration_id, section)
+);
+CREATE TABLE IF NOT EXISTS runbook.checkpoints (
+    migration_id text NOT NULL,
+    table_name text NOT NULL,
+    last_key jsonb,
+    rows_done bigint NOT NULL DEFAULT 0,
+    finished boolean NOT NULL DEFAULT false,
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (migration_id, table_name)
+);
+CREATE TABLE IF NOT EXISTS runbook.backups (
+    id bigserial PRIMARY KEY,
+    path text NOT NULL,
+    sha256 text NOT NULL,
+    bytes bigint NOT NULL,
+    flow_run_id text,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE IF NOT EXISTS runbook.rehearsals (
+    migration_id text NOT NULL,
+    checksum text NOT NULL,
+    flow_run_id text,
+    passed_at timestamptz NOT NULL DEFAULT now(),
+    detail jsonb
+);
+CREATE TABLE IF NOT EXISTS runbook.run_steps (
+    id bigserial PRIMARY KEY,
+    flow_run_id text NOT NULL,
+    flow_name text NOT NULL,
+    step text NOT NULL,
+    status text NOT NULL CHECK (status IN ('applied', 'reverted')),
+    data jsonb NOT NULL DEFAULT '{}',
+    at timestamptz NOT NULL DEFAULT now()
+);

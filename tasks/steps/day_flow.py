@@ -1,0 +1,32 @@
+"""The one shape of a plan day's flow: the same parameters for every day, its steps from the
+flow module. (No `from __future__ import annotations` here: Prefect builds the UI form from
+these annotations, which must be objects, not strings to resolve elsewhere.)"""
+from collections.abc import Callable
+
+from prefect import Flow, flow
+
+from runbook.context import RunContext
+from runbook.plan import Environment, PlanDay
+from runbook.tasks.code.transforms import CodeUpdate
+from runbook.tasks.steps.core import Step
+from runbook.tasks.steps.day import DayOutcome, DayPlan, run_day
+
+
+def plan_day_flow(day: PlanDay, steps: Callable[[RunContext], list[Step]], *, description: str,
+                  code_updates: tuple[CodeUpdate, ...] = ()) -> Flow:
+    """A Prefect flow for `day`, registered under the module and name the plan registry gives
+    (so deployments point at it), running `steps` through `run_day`; a dry run previews
+    `code_updates`."""
+    plan = DayPlan(day.flow_name, list(day.migrations), steps, [(u.preview, u.transform) for u in code_updates])
+
+    def run_plan_day(environment: Environment = "staging", dry_run: bool = False,
+                     require_approval: bool | None = None, batch_size: int = 2000,
+                     lock_timeout_ms: int = 2000) -> DayOutcome:
+        return run_day(plan, environment=environment, dry_run=dry_run, require_approval=require_approval,
+                       batch_size=batch_size, lock_timeout_ms=lock_timeout_ms)
+
+    module, name = day.entrypoint.split(":")
+    run_plan_day.__module__, run_plan_day.__name__, run_plan_day.__qualname__ = module, name, name
+    day_flow = flow(name=day.flow_name, description=description)(run_plan_day)
+    day_flow.plan = plan
+    return day_flow
