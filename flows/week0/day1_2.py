@@ -28,7 +28,7 @@ def steps(ctx: RunContext) -> list[Step]:
 
 
 standardize_fields = plan_day_flow(
-    WEEK0_DAY1_2, steps, code_updates=(RENAME_FIELDS),
+    WEEK0_DAY1_2, steps, code_updates=[RENAME_FIELDS],
     description="Week 0, Day 1-2: Database field standardization. Migration 014 (expand: "
                 "quantity_open/quantity_original and asof_date beside the old columns, synced), "
                 "parity gate, backend code + pattern JSON rename, grep gate, 13-pattern smoke.")

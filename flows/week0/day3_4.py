@@ -47,7 +47,7 @@ def steps(ctx: RunContext) -> list[Step]:
 
 
 integrity_and_pooling = plan_day_flow(
-    WEEK0_DAY3_4, steps, code_updates=(POOL_CONFIG, DEDUPE_SCHEMA),
+    WEEK0_DAY3_4, steps, code_updates=[POOL_CONFIG, DEDUPE_SCHEMA],
     description="Week 0, Day 3-4: Database integrity + connection pooling. Migration 015 "
                 "(orphans to quarantine, FKs NOT VALID + VALIDATE), GX integrity suite, "
                 "migration 016 + FK indexes (EXPLAIN-checked), pool codemod + /health gate, "

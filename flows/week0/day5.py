@@ -39,7 +39,7 @@ def steps(ctx: RunContext) -> list[Step]:
 
 
 security_fixes = plan_day_flow(
-    WEEK0_DAY5, steps, code_updates=(SIMPLEEVAL, AUTHORIZATION),
+    WEEK0_DAY5, steps, code_updates=[SIMPLEEVAL, AUTHORIZATION],
     description="Week 0, Day 5: Security fixes. eval() in the pattern orchestrator replaced "
                 "by simpleeval (no-eval AST gate, old/new differential over real pattern "
                 "states, escape-corpus gate), rights checked in the orchestrator and the API "

@@ -13,11 +13,11 @@ from runbook.tasks.steps.day import DayOutcome, DayPlan, run_day
 
 
 def plan_day_flow(day: PlanDay, steps: Callable[[RunContext], list[Step]], *, description: str,
-                  code_updates: tuple[CodeUpdate, ...] = ()) -> Flow:
+                  code_updates: list[CodeUpdate] | None = None) -> Flow:
     """A Prefect flow for `day`, registered under the module and name the plan registry gives
     (so deployments point at it), running `steps` through `run_day`; a dry run previews
     `code_updates`."""
-    plan = DayPlan(day.flow_name, list(day.migrations), steps, [(u.preview, u.transform) for u in code_updates])
+    plan = DayPlan(day.flow_name, list(day.migrations), steps, [(u.preview, u.transform) for u in code_updates or []])
 
     def run_plan_day(environment: Environment = "staging", dry_run: bool = False,
                      require_approval: bool | None = None, batch_size: int = 2000,
