@@ -58,3 +58,16 @@ def test_every_source_file_is_installed(installed_python):
                 if not (installed / package_dir / rel).is_file():
                     missing.append(f"{folder}/{rel}")
     assert not missing, missing[:20]
+
+
+def test_every_module_imports(installed_python):
+    """Every module of the installed package imports (flows build at import time)."""
+    code = ("import importlib, pkgutil, runbook\n"
+            "names = [m.name for m in pkgutil.walk_packages(runbook.__path__, 'runbook.')\n"
+            "         if '.template' not in m.name]\n"
+            "for n in names: importlib.import_module(n)\n"
+            "print(len(names))\n")
+    r = subprocess.run([installed_python, "-P", "-c", code], capture_output=True, text=True, cwd="/",
+                       timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert int(r.stdout.strip()) > 80
