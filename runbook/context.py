@@ -27,6 +27,7 @@ class RunContext:
     batch_size: int = 2000
     lock_timeout_ms: int = 2000
     extra: dict = field(default_factory=dict)
+    parameters: dict = field(default_factory=dict)   # the flow's own parameters beyond the common ones
 
     @property
     def deploy_dir(self) -> Path:

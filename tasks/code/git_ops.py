@@ -61,10 +61,38 @@ def set_branch(repo: Path, branch: str, commit: str) -> None:
     git(repo, "branch", "-f", branch, commit)
 
 
+def parents(repo: Path, commit: str) -> list[str]:
+    return git(repo, "rev-list", "--parents", "-n", "1", commit).split()[1:]
+
+
 def revert_commit(worktree_path: Path, commit: str, branch: str) -> str:
-    """`git revert` commit on branch (history keeps both), in the given worktree."""
+    """`git revert` commit on branch (history keeps both), in the given worktree; a merge is
+    reverted to its first parent (the branch it was merged onto)."""
     git(worktree_path, "checkout", "-q", "--detach", branch)
-    git(worktree_path, "revert", "--no-edit", commit)
+    mainline = ["-m", "1"] if len(parents(worktree_path, commit)) > 1 else []
+    git(worktree_path, "revert", "--no-edit", *mainline, commit)
     new = head(worktree_path)
     git(worktree_path, "branch", "-f", branch, new)
     return new
+
+
+def merge_conflicts(repo: Path, base: str, ref: str) -> list[str] | None:
+    """Files that conflict when `ref` is merged onto `base` (an empty list: it merges cleanly);
+    None when git cannot tell (no merge base). Nothing is written to any branch or worktree."""
+    proc = subprocess.run(["git", *AUTHOR, "-C", str(repo), "merge-tree", "--write-tree", "--name-only",
+                           "--no-messages", base, ref], capture_output=True, text=True)
+    if proc.returncode == 0:
+        return []
+    if proc.returncode == 1:
+        return [line for line in proc.stdout.splitlines()[1:] if line.strip()]
+    return None
+
+
+def merge(worktree_path: Path, ref: str, message: str) -> str:
+    """A merge commit of `ref` onto the worktree's HEAD (never a fast-forward: one commit to revert)."""
+    git(worktree_path, "merge", "--no-ff", "--no-edit", "-m", message, ref)
+    return head(worktree_path)
+
+
+def changed_files(repo: Path, old: str, new: str) -> list[str]:
+    return git(repo, "diff", "--name-only", old, new).splitlines()

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable
+from pathlib import Path
 
 from runbook.context import RunContext
+from runbook.errors import RunbookError
 from runbook.tasks.code import git_ops
 from runbook.tasks.code.transforms import CodeUpdate
 from runbook.tasks.steps.core import Step
@@ -58,16 +60,43 @@ def _publish(name: str, report: dict, commit: str | None) -> None:
         pass
 
 
+# in a worktree at the deployed commit: (report, the new commit or None when nothing changed)
+Change = Callable[[RunContext, Path], tuple[dict, str | None]]
+
+
 def code_update_step(name: str, transform: Transform, message: str) -> Step:
+    """A codemod's edit, committed."""
+    return code_change_step(name, lambda _ctx, wt: (transform(wt, False), git_ops.commit_all(wt, message)))
+
+
+def change_set_step(name: str, message: str) -> Step:
+    """A change set: the team's branch (the run's `change_ref`) merged onto the environment's
+    deployed commit as one merge commit (reverted as one)."""
+    def merge(ctx: RunContext, wt: Path) -> tuple[dict, str]:
+        ref, before = change_ref(ctx), git_ops.head(wt)
+        commit = git_ops.merge(wt, ref, f"{message} (change set {ref})")
+        return {"change_ref": ref, "files": git_ops.changed_files(wt, before, commit)}, commit
+    return code_change_step(name, merge)
+
+
+def change_ref(ctx: RunContext) -> str:
+    ref = ctx.parameters.get("change_ref")
+    if not ref:
+        raise RunbookError(f"{ctx.flow_name}: no change set (parameter change_ref)")
+    return ref
+
+
+def code_change_step(name: str, change: Change) -> Step:
+    """One mechanism for every code change: made in a scratch worktree of the deployed commit,
+    committed on the environment's branch, deployed (API restarted); reverted by `git revert`
+    and a redeploy of the commit before."""
     def apply(ctx: RunContext, adopted: dict | None) -> dict:
         if adopted and adopted.get("commit"):
             # a crashed run committed and deployed already; make sure it is what runs now
             deploy(ctx, adopted["commit"])
             return adopted
-        def work(wt):
-            report = transform(wt, False)
-            return report, git_ops.commit_all(wt, message)
-        (report, commit), previous, wt = _in_scratch_worktree(ctx, name.replace(":", "-"), work)
+        (report, commit), previous, wt = _in_scratch_worktree(ctx, name.replace(":", "-"),
+                                                               lambda wt: change(ctx, wt))
         git_ops.remove_worktree(ctx.repo, wt)
         _publish(name, report, commit)
         report = {k: v for k, v in report.items() if k != "diff"}

@@ -123,9 +123,10 @@ def _summary_artifact(state: RunState) -> None:
 
 
 def run_day(plan: DayPlan, *, environment: str, dry_run: bool = False, require_approval: bool | None = None,
-            batch_size: int = 2000, lock_timeout_ms: int = 2000) -> DayOutcome:
+            batch_size: int = 2000, lock_timeout_ms: int = 2000, parameters: dict | None = None) -> DayOutcome:
     ctx = build_context(plan.flow_name, environment, current_run_id(), dry_run=dry_run,
                         batch_size=batch_size, lock_timeout_ms=lock_timeout_ms)
+    ctx.parameters = dict(parameters or {})
     ctx.extra["require_approval"] = (environment == "production") if require_approval is None else require_approval
     ledger.ensure(ctx.database_url)
     git_ops.ensure_repo(ctx.repo)
