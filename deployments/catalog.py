@@ -72,6 +72,8 @@ SUPPORT: tuple[DeploymentSpec, ...] = (
                    "The plan's rollback procedure for one migration, with proof of restore."),
     DeploymentSpec("runbook.flows.rollback:rollback_code", "rollback-code", ("rollback", "code"),
                    "The plan's rollback procedure for a run's code changes."),
+    DeploymentSpec("runbook.flows.rollout:rollout", "fleet", ("rollout", "fleet"),
+                   "One plan day across every target of targets.toml, on the work pool."),
 )
 
 

@@ -8,6 +8,7 @@ from runbook.errors import RunbookError
 from runbook.pg import connect, database_name, with_database
 from runbook.plan import ENVIRONMENTS, Environment
 from runbook.settings import Settings, get_settings
+from runbook.targets import find_target, load_targets
 
 
 @dataclass
@@ -27,12 +28,18 @@ class RunContext:
     batch_size: int = 2000
     lock_timeout_ms: int = 2000
     extra: dict = field(default_factory=dict)
+    target: str = ""                 # the fleet target's name (targets.toml); "" outside a fleet
     parameters: dict = field(default_factory=dict)   # the flow's own parameters beyond the common ones
+
+    @property
+    def slot(self) -> str:
+        """What owns a deploy worktree, API and branch: the fleet target, else the environment."""
+        return self.target or self.environment
 
     @property
     def deploy_dir(self) -> Path:
         """The checkout this environment's API runs (a git worktree of TARGET_REPO)."""
-        return self.workspace / "deploy" / self.environment
+        return self.workspace / "deploy" / self.slot
 
     @property
     def branch(self) -> str:
@@ -55,7 +62,7 @@ def database_for(environment: Environment, settings: Settings) -> str:
 
 def build_context(flow_name: str, environment: str, flow_run_id: str, *, dry_run: bool = False,
                   batch_size: int = 2000, lock_timeout_ms: int = 2000,
-                  settings: Settings | None = None) -> RunContext:
+                  settings: Settings | None = None, target: str | None = None) -> RunContext:
     if environment not in ENVIRONMENTS:
         raise RunbookError(f"parameter environment must be 'staging' or 'production', not {environment!r}")
     if batch_size < 1 or batch_size > 1_000_000:
@@ -63,19 +70,30 @@ def build_context(flow_name: str, environment: str, flow_run_id: str, *, dry_run
     if lock_timeout_ms < 10 or lock_timeout_ms > 600_000:
         raise RunbookError(f"parameter lock_timeout_ms must be between 10 and 600000, not {lock_timeout_ms}")
     s = settings or get_settings()
-    url = database_for(environment, s)  # type: ignore[arg-type]
-    connect(url, setting="DATABASE_URL" if environment == "production" else "STAGING_DATABASE_URL").close()
-    staging = s.staging_database_url.get_secret_value() if s.staging_database_url else None
+    if target:
+        fleet = load_targets(s.runbook_targets)
+        member = find_target(fleet, target)
+        if member.environment != environment:
+            raise RunbookError(f"target {member.name} is {member.role}: run it with environment={member.environment}")
+        url, setting = member.database_url(), member.database_url_env
+        staging = next(t for t in fleet if t.role == "staging").database_url()
+        repo_setting, api_url = member.repo or s.target_repo, member.api_url()
+    else:
+        url = database_for(environment, s)  # type: ignore[arg-type]
+        setting = "DATABASE_URL" if environment == "production" else "STAGING_DATABASE_URL"
+        staging = s.staging_database_url.get_secret_value() if s.staging_database_url else None
+        repo_setting, api_url = s.target_repo, s.target_api_url
+    connect(url, setting=setting).close()
     rehearsal_server = with_database(staging if (staging and environment == "production") else url, "postgres")
-    if not s.target_repo:
+    if not repo_setting:
         raise RunbookError("setting TARGET_REPO is not set (the DawsOS backend checkout)")
-    repo = Path(s.target_repo).resolve()
+    repo = Path(repo_setting).resolve()
     if not (repo / ".git").exists():
         raise RunbookError(f"setting TARGET_REPO: {repo} is not a git checkout")
     return RunContext(
         flow_name=flow_name, environment=environment, database_url=url,  # type: ignore[arg-type]
         rehearsal_server_url=rehearsal_server, repo=repo,
         workspace=Path(s.runbook_workspace).resolve(), backup_dir=Path(s.backup_dir).resolve(),
-        flow_run_id=flow_run_id, staging_url=staging, api_url=s.target_api_url,
+        flow_run_id=flow_run_id, staging_url=staging, api_url=api_url, target=target or "",
         api_token=s.target_api_token.get_secret_value() if s.target_api_token else None,
         dry_run=dry_run, batch_size=batch_size, lock_timeout_ms=lock_timeout_ms)

@@ -26,6 +26,7 @@ STANDUP_FLOW = "standup-report"
 CONTRACT_FLOW = "contract-quantity-fields"
 ROLLBACK_MIGRATION_FLOW = "rollback-migration"
 ROLLBACK_CODE_FLOW = "rollback-code"
+ROLLOUT_FLOW = "fleet-rollout"
 
 
 @dataclass(frozen=True)

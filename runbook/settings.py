@@ -27,6 +27,7 @@ class Settings(BaseSettings):
     slack_channel: str | None = None
     backup_dir: Path = Path("./.runbook-backups")
     runbook_workspace: Path = Path("./.runbook-demo")
+    runbook_targets: Path = Field(Path("./targets.toml"), description="the fleet (see runbook/targets.py)")
     prefect_ui_url: str | None = Field(None, description="base URL of the Prefect UI for run links")
 
     @field_validator("database_url", "staging_database_url")

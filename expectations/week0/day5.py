@@ -15,7 +15,7 @@ from runbook.tasks.target.deploy import api
 
 def states_file(ctx: RunContext) -> Path:
     """Where the condition states the old code saw are kept for the differential gate."""
-    return ctx.workspace / "tmp" / f"day5-states-{ctx.environment}-{ctx.flow_run_id[:8]}.pkl"
+    return ctx.workspace / "tmp" / f"day5-states-{ctx.slot}-{ctx.flow_run_id[:8]}.pkl"
 
 
 def no_eval_check(ctx: RunContext) -> GateResult:
@@ -31,7 +31,7 @@ def differential_check(ctx: RunContext) -> GateResult:
     if not old_commit:
         raise RunbookError("gate:evaluator-differential: no pre-change commit recorded "
                            "(step evaluator:capture-states did not run)")
-    old = ctx.workspace / "tmp" / f"day5-old-{ctx.environment}-{ctx.flow_run_id[:8]}"
+    old = ctx.workspace / "tmp" / f"day5-old-{ctx.slot}-{ctx.flow_run_id[:8]}"
     git_ops.worktree(ctx.repo, old, old_commit)
     try:
         return differential_gate(old, ctx.deploy_dir, states_file(ctx))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from runbook.plan import ENVIRONMENTS, PLAN, ChecklistItem, PlanDay
@@ -38,10 +38,17 @@ class RunInfo:
         return str(env) if env else None
 
     @property
+    def target(self) -> str | None:
+        """The fleet target (targets.toml) the run acted on, if any."""
+        name = self.parameters.get("target")
+        return str(name) if name else None
+
+    @property
     def label(self) -> str:
         day = _day_of(self.flow_name)
         what = f"{day.week} {day.day} {day.title}" if day else self.flow_name
-        return f"{what} ({self.environment})" if self.environment else what
+        where = f"{self.target}, {self.environment}" if self.target else self.environment
+        return f"{what} ({where})" if where else what
 
 
 @dataclass(frozen=True)
@@ -69,6 +76,7 @@ class Standup:
     blocked: list[str]
     next: list[str]
     checklist: list[tuple[PlanDay, list[tuple[ChecklistItem, bool]]]]
+    fleet: list[str] = field(default_factory=list)
 
     def ticked(self) -> set[tuple[str, str]]:
         """(PlanDay key, item text) of every ticked box: what tests and callers compare."""
@@ -133,7 +141,8 @@ def build(runs: list[RunInfo], tasks: list[TaskInfo], *, since: datetime | None,
         if r.state_type not in BLOCKING:
             continue
         later_fix = r.state_type != "PAUSED" and any(
-            o.flow_name == r.flow_name and o.environment == r.environment and o.state_type == "COMPLETED"
+            o.flow_name == r.flow_name and o.environment == r.environment and o.target == r.target
+            and o.state_type == "COMPLETED"
             and (o.start_time or now) > (r.start_time or now) for o in window)
         if not later_fix:    # a failure fixed by a later green run of the same flow no longer blocks
             blocked.append(f"{r.label}: {_reason(r)}")
@@ -149,7 +158,29 @@ def build(runs: list[RunInfo], tasks: list[TaskInfo], *, since: datetime | None,
                     key=lambda r: r.expected_start_time or now):
         at = r.expected_start_time.strftime("%Y-%m-%d %H:%M UTC") if r.expected_start_time else "unscheduled"
         nxt.append(f"{r.label}: scheduled for {at}")
-    return Standup(since, completed, in_progress, blocked, nxt, checklist)
+    return Standup(since, completed, in_progress, blocked, nxt, checklist,
+                   fleet_lines(all_runs if all_runs is not None else runs))
+
+
+def _when(run: RunInfo) -> datetime:
+    return run.start_time or run.expected_start_time or datetime.min.replace(tzinfo=UTC)
+
+
+def fleet_lines(runs: Iterable[RunInfo]) -> list[str]:
+    """Per plan day rolled out on fleet targets: each target's latest run state."""
+    latest: dict[tuple[str, str], RunInfo] = {}
+    for r in runs:
+        if r.target and r.state_type != "SCHEDULED":
+            key = (r.flow_name, r.target)
+            if key not in latest or _when(r) > _when(latest[key]):
+                latest[key] = r
+    out = []
+    for flow_name in dict.fromkeys(f for f, _t in latest):
+        day = _day_of(flow_name)
+        what = f"{day.week} {day.day} {day.title}" if day else flow_name
+        states = [f"{target}: {r.state_name.lower()}" for (f, target), r in sorted(latest.items()) if f == flow_name]
+        out.append(f"{what}: " + ", ".join(states))
+    return out
 
 
 def to_markdown(s: Standup) -> str:
@@ -164,6 +195,8 @@ def to_markdown(s: Standup) -> str:
     out += section("🔄", "In Progress", s.in_progress)
     out += section("⏳", "Blocked", s.blocked)
     out += section("📋", "Next", s.next)
+    if s.fleet:
+        out += section("🌍", "Fleet", s.fleet)
     out += ["## 📊 Progress Tracking"]
     week = None
     for day, items in s.checklist:

@@ -15,14 +15,19 @@ class Approval(RunInput):
     comment: str = ""
 
 
+def ask_approval(what: str, where: str, why: str, timeout_s: int = 24 * 3600) -> dict:
+    """Pause this flow run until a human answers the form in the UI; raise on a rejection."""
+    answer: Approval = pause_flow_run(wait_for_input=Approval.with_initial_data(
+        description=f"Approve {what} on **{where}**? {why}"), timeout=timeout_s)
+    if not answer.approve:
+        raise RunbookError(f"{what} rejected by {answer.approver or 'the approver'}: {answer.comment or 'no reason given'}")
+    return {"approval": "approved", "approver": answer.approver, "comment": answer.comment}
+
+
 def approval_step(what: str, timeout_s: int = 24 * 3600) -> Step:
     def apply(ctx: RunContext, _adopted) -> dict:
         if not ctx.extra.get("require_approval"):
             return {"approval": "not required"}
-        answer: Approval = pause_flow_run(wait_for_input=Approval.with_initial_data(
-            description=f"Approve {what} on **{ctx.environment}**? The backup and staging "
-                        "rehearsal passed; see this run's artifacts."), timeout=timeout_s)
-        if not answer.approve:
-            raise RunbookError(f"{what} rejected by {answer.approver or 'the approver'}: {answer.comment or 'no reason given'}")
-        return {"approval": "approved", "approver": answer.approver, "comment": answer.comment}
+        return ask_approval(what, ctx.slot, "The backup and staging rehearsal passed; see this run's artifacts.",
+                            timeout_s)
     return Step("approval", apply)

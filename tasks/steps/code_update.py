@@ -19,7 +19,7 @@ Transform = Callable[[object, bool], dict]
 
 
 def env_branch(ctx: RunContext) -> str:
-    return f"runbook/{ctx.environment}"
+    return f"runbook/{ctx.slot}"
 
 
 def preview(ctx: RunContext, transform: Transform) -> dict:

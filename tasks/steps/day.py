@@ -123,9 +123,10 @@ def _summary_artifact(state: RunState) -> None:
 
 
 def run_day(plan: DayPlan, *, environment: str, dry_run: bool = False, require_approval: bool | None = None,
-            batch_size: int = 2000, lock_timeout_ms: int = 2000, parameters: dict | None = None) -> DayOutcome:
+            batch_size: int = 2000, lock_timeout_ms: int = 2000, target: str | None = None,
+            parameters: dict | None = None) -> DayOutcome:
     ctx = build_context(plan.flow_name, environment, current_run_id(), dry_run=dry_run,
-                        batch_size=batch_size, lock_timeout_ms=lock_timeout_ms)
+                        batch_size=batch_size, lock_timeout_ms=lock_timeout_ms, target=target)
     ctx.parameters = dict(parameters or {})
     ctx.extra["require_approval"] = (environment == "production") if require_approval is None else require_approval
     ledger.ensure(ctx.database_url)
@@ -148,7 +149,7 @@ def run_day(plan: DayPlan, *, environment: str, dry_run: bool = False, require_a
             rolled_back = list(state.reverted) + [f"NOT restored: {e}" for e in state.revert_errors]
             if not restored.passed:
                 rolled_back.append(f"restore check failed: {restored.observed}")
-            notify_failure(flow_name=plan.flow_name, environment=environment, gate=gate, error=exc,
+            notify_failure(flow_name=plan.flow_name, environment=f"{ctx.target} ({environment})" if ctx.target else environment, gate=gate, error=exc,
                            rolled_back=rolled_back or ["nothing had been applied"],
                            flow_run_id=ctx.flow_run_id)
             raise

@@ -61,8 +61,8 @@ def row_counts(sums: dict[str, str]) -> dict[str, int]:
 
 def backup_step() -> Step:
     def apply(ctx: RunContext, _adopted) -> dict:
-        b = take_backup(ctx.database_url, ctx.backup_dir / ctx.environment,
-                        label=f"{ctx.flow_name}-{ctx.environment}", flow_run_id=ctx.flow_run_id)
+        b = take_backup(ctx.database_url, ctx.backup_dir / ctx.slot,
+                        label=f"{ctx.flow_name}-{ctx.slot}", flow_run_id=ctx.flow_run_id)
         ctx.extra["backup"] = b
         return {"path": str(b.path), "sha256": b.sha256, "bytes": b.bytes, "entries": b.entries}
     return Step("backup", apply)

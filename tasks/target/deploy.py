@@ -23,11 +23,11 @@ def api(ctx: RunContext) -> ApiServer:
     """One API per run and environment: managed (uvicorn from the deploy worktree) or external."""
     server = ctx.extra.get("api")
     if server is None:
-        log = ctx.workspace / "logs" / f"api-{ctx.environment}.log"
+        log = ctx.workspace / "logs" / f"api-{ctx.slot}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         server = ApiServer(ensure_deployed(ctx), ctx.database_url, url=ctx.api_url,
                            token=ctx.api_token, log_path=log,
-                           pid_file=ctx.workspace / "deploy" / f"{ctx.environment}.api.pid")
+                           pid_file=ctx.workspace / "deploy" / f"{ctx.slot}.api.pid")
         ctx.extra["api"] = server
     return server
 

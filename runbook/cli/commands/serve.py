@@ -50,3 +50,27 @@ def serve(verify_cron: str | None = typer.Option(
         # one line whatever the terminal width: an operator greps for it
         err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
+
+
+@app.command()
+def deploy(work_pool: str = typer.Option(..., "--work-pool", help="the Prefect work pool (a process pool is created if missing)"),
+           verify_cron: str | None = typer.Option(None, help="cron of the nightly verification run"),
+           standup_cron: str | None = typer.Option(None, help="cron of the standup report"),
+           timezone: str | None = typer.Option(None, help="IANA time zone of both schedules")) -> None:
+    """Register every flow's deployment on a work pool: `prefect worker start --pool NAME`
+    processes (any number, any machine with the runbook installed) then run them."""
+    from runbook.deployments.settings import load_serve_settings
+    from runbook.deployments.work_pool import deploy_to_pool
+
+    settings = load_serve_settings(verify_cron=verify_cron, standup_cron=standup_cron,
+                                   schedule_timezone=timezone)
+    _prefect_defaults()
+    try:
+        names = deploy_to_pool(settings, work_pool, on_skip=lambda s: err.print(
+            f"[yellow]not deployed:[/] {s.entrypoint}: {s.reason}", highlight=False))
+    except RunbookError as exc:
+        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    for name in names:
+        console.print(f"deployed {name} on work pool {work_pool}", highlight=False)
+    console.print(f"start workers with: prefect worker start --pool {work_pool}", highlight=False)
