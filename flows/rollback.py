@@ -24,7 +24,7 @@ from runbook.errors import GateFailed, RunbookError
 from runbook.expectations.restore import restore_proof
 from runbook.gate_result import GateResult
 from runbook.plan import ENVIRONMENTS, ROLLBACK_CODE_FLOW, ROLLBACK_MIGRATION_FLOW, Environment
-from runbook.tasks.database import ledger, migrate, migration_files
+from runbook.tasks.database import lease, ledger, migrate, migration_files
 from runbook.tasks.database.catalog import column_checksums
 from runbook.tasks.notify import notify_failure, post_alert
 from runbook.tasks.steps.code_update import code_update_step
@@ -130,7 +130,7 @@ def rollback_migration(migration_id: str, environment: Environment = "staging",
     report = RollbackReport(f"migration {m.id}", environment, 0.0, MIGRATION_BUDGET_S)
 
     def body() -> dict:
-        with ledger.advisory_lock(ctx.database_url, f"rollback:{m.id}"):
+        with lease.held(ctx.database_url, ctx.flow_run_id, ROLLBACK_MIGRATION_FLOW):
             if revert_code and state["flow_run_id"]:
                 report.reverted += revert_code_of_run(ctx, state["flow_run_id"])
             before = column_checksums(ctx.database_url)
@@ -186,7 +186,7 @@ def rollback_code(run: str, environment: Environment | None = None) -> dict:
     report = RollbackReport(f"code of run {run}", environment, 0.0, CODE_BUDGET_S)
 
     def body() -> dict:
-        with ledger.advisory_lock(ctx.database_url, "rollback:code"):
+        with lease.held(ctx.database_url, ctx.flow_run_id, ROLLBACK_CODE_FLOW):
             report.reverted += revert_code_of_run(ctx, run)
             report.gates.append(_smoke(ctx).to_dict())
         report.elapsed_s = time.monotonic() - started

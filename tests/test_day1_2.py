@@ -20,7 +20,7 @@ from runbook.flows.week0.day1_2 import standardize_fields
 from runbook.pg import connect, database_name
 from runbook.plan import MIGRATION_014
 from runbook.tasks.code import git_ops
-from runbook.tasks.database import checksums, ledger
+from runbook.tasks.database import checksums, lease, ledger
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 SERVICE = "backend/app/services/ledger.py"
@@ -81,6 +81,19 @@ def test_staging_then_production_then_rerun(target, slack_standin):
     assert again.status == "completed"
     assert checksums.table_checksums(target.database_url)["lots"].startswith(f"{n}:")
     assert slack_standin.requests == []
+    # a re-run that fails a late gate takes back only what it applied itself: the completed
+    # runs' 014 and code are history, never adopted or reverted
+    staging = target.deploy["staging"]
+    deployed, branch = git_ops.head(staging), git_ops.git(target.repo, "rev-parse", "runbook/staging")
+    common = staging / "backend/app/services/common.py"
+    common.write_text(common.read_text() + "\n# legacy: qty_open\n")     # dirt only the gate sees
+    failed = standardize_fields(environment="staging", return_state=True)
+    assert failed.is_failed() and "code:old-names" in str(failed.message) + slack_standin.bodies()
+    assert ledger.migration_state(target.staging_url, MIGRATION_014)["status"] == "applied"
+    assert column_exists(target.staging_url, "lots", "quantity_open")
+    assert git_ops.head(staging) == deployed
+    assert git_ops.git(target.repo, "rev-parse", "runbook/staging") == branch
+    assert "014_standardize_quantity_fields:apply" not in slack_standin.bodies().split("Rolled back")[-1]
 
 
 def test_parity_failure_on_target_rolls_back(target, slack_standin):
@@ -135,8 +148,10 @@ def test_failing_pattern_rolls_back(target, slack_standin):
 
 
 def test_concurrent_run_refused(target):
-    with ledger.advisory_lock(target.staging_url, "week0-day1-2-standardize-fields"):
-        with pytest.raises(RunbookError, match="another run"):
+    """One lease per database for every flow that changes it: a run holding it is named."""
+    ledger.ensure(target.staging_url)
+    with lease.held(target.staging_url, "rollback-run-1", "rollback-migration"):
+        with pytest.raises(RunbookError, match="in use by run rollback-run-1 of rollback-migration"):
             standardize_fields(environment="staging")
 
 

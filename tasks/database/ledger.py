@@ -137,25 +137,15 @@ def record_step(url: str, flow_run_id: str, flow_name: str, step: str, status: s
 
 
 def unreverted_steps(url: str, flow_name: str) -> list[dict]:
-    """Steps some run of flow_name applied and nobody reverted, newest first (crash path)."""
+    """Steps a crashed run of flow_name applied and nobody reverted, newest first: a run that
+    ended (completed, failed, cancelled) is history and never adopted."""
     with cursor(url) as cur:
         cur.execute(
-            """SELECT DISTINCT ON (flow_run_id, step) flow_run_id, step, status, data, id
-               FROM runbook.run_steps WHERE flow_name = %s
-               ORDER BY flow_run_id, step, id DESC""", (flow_name,))
+            """SELECT DISTINCT ON (s.flow_run_id, s.step) s.flow_run_id, s.step, s.status, s.data, s.id
+               FROM runbook.run_steps s JOIN runbook.runs r ON r.flow_run_id = s.flow_run_id
+               WHERE s.flow_name = %s AND r.ended_at IS NULL
+               ORDER BY s.flow_run_id, s.step, s.id DESC""", (flow_name,))
         rows = [r for r in cur.fetchall() if r["status"] == "applied"]
     return sorted(rows, key=lambda r: r["id"], reverse=True)
 
 
-@contextmanager
-def advisory_lock(url: str, name: str) -> Iterator[None]:
-    """Hold a session advisory lock for the whole run; refuse if another run holds it."""
-    conn = connect(url, autocommit=True)
-    try:
-        got = conn.execute("SELECT pg_try_advisory_lock(hashtext(%s))", (f"runbook:{name}",)).fetchone()[0]
-        if not got:
-            raise RunbookError(f"another run of {name!r} is in progress on this database "
-                               "(advisory lock held); refusing to run concurrently")
-        yield
-    finally:
-        conn.close()  # closing the session releases the lock

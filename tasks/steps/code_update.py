@@ -102,7 +102,7 @@ def code_change_step(name: str, change: Change) -> Step:
         report = {k: v for k, v in report.items() if k != "diff"}
         if commit is None:
             api(ctx).start()
-            return {"previous": previous, "commit": None, "report": report}
+            return {"previous": previous, "commit": None, "report": report, "noop": True}
         git_ops.set_branch(ctx.repo, env_branch(ctx), commit)
         deploy(ctx, commit)
         return {"previous": previous, "commit": commit, "branch": env_branch(ctx), "report": report}

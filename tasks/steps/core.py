@@ -24,7 +24,9 @@ from runbook.tasks.database import ledger
 
 log = logging.getLogger("runbook.steps")
 
-Apply = Callable[[RunContext, dict | None], dict | None]      # (ctx, adopted data) -> data
+# (ctx, adopted data) -> data; data with "noop": True says the step found nothing to apply (so
+# there is nothing to revert, and the ledger records nothing)
+Apply = Callable[[RunContext, dict | None], dict | None]
 Revert = Callable[[RunContext, dict], None]
 
 
@@ -76,9 +78,18 @@ def _make_task(step: Step, state: RunState):
         except Exception:
             if step.revert_partial and step.revert:
                 log.warning("step %s failed; reverting its partial effect", step.name)
-                step.revert(ctx, {})
+                try:
+                    step.revert(ctx, {})
+                    ledger.record_step(ctx.database_url, ctx.flow_run_id, ctx.flow_name, step.name,
+                                       "reverted", {"partial": True})
+                    state.reverted.append(f"{step.name} (partial)")
+                except Exception as exc:  # noqa: BLE001 - the alert must say so
+                    log.exception("revert of the partial %s failed", step.name)
+                    state.revert_errors.append(f"{step.name} (partial): {exc}")
             raise
-        if step.revert:
+        if step.revert and data.get("noop"):
+            get_transaction().set("data", data)      # nothing applied: nothing to take back
+        elif step.revert:
             ledger.record_step(ctx.database_url, ctx.flow_run_id, ctx.flow_name, step.name, "applied", data)
             if adopted:  # the crashed run's record is now this run's responsibility
                 ledger.record_step(ctx.database_url, adopted["flow_run_id"], ctx.flow_name, step.name,
@@ -91,6 +102,8 @@ def _make_task(step: Step, state: RunState):
 
     def on_rollback(txn) -> None:
         data = txn.get("data", {})
+        if data.get("noop"):
+            return
         try:
             step.revert(ctx, data)
             ledger.record_step(ctx.database_url, ctx.flow_run_id, ctx.flow_name, step.name, "reverted", data)

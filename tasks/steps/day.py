@@ -15,8 +15,9 @@ from runbook.errors import GateFailed
 from runbook.expectations.preflight import preflight
 from runbook.expectations.smoke import smoke
 from runbook.gate_result import GateResult
+from runbook.tasks import history
 from runbook.tasks.code import git_ops
-from runbook.tasks.database import ledger, migration_files
+from runbook.tasks.database import lease, ledger, migration_files
 from runbook.tasks.database.migration_files import Migration
 from runbook.tasks.notify import notify_failure
 from runbook.tasks.steps.code_update import Transform, preview
@@ -122,6 +123,15 @@ def _summary_artifact(state: RunState) -> None:
         pass
 
 
+def _close_crashed_runs(ctx: RunContext) -> None:
+    """This run completed every step, adopting what killed runs of its flow left: those are
+    history now (Crashed in the ledger and in Prefect)."""
+    killed = [r for r in lease.crashed_runs(ctx.database_url, ctx.flow_name) if r != ctx.flow_run_id]
+    if killed:
+        lease.mark_crashed(ctx.database_url, killed)
+        history.mark_crashed(killed, by=ctx.flow_run_id)
+
+
 def run_day(plan: DayPlan, *, environment: str, dry_run: bool = False, require_approval: bool | None = None,
             batch_size: int = 2000, lock_timeout_ms: int = 2000, target: str | None = None,
             parameters: dict | None = None) -> DayOutcome:
@@ -131,7 +141,7 @@ def run_day(plan: DayPlan, *, environment: str, dry_run: bool = False, require_a
     ctx.extra["require_approval"] = (environment == "production") if require_approval is None else require_approval
     ledger.ensure(ctx.database_url)
     git_ops.ensure_repo(ctx.repo)
-    with ledger.advisory_lock(ctx.database_url, plan.flow_name):
+    with lease.held(ctx.database_url, ctx.flow_run_id, plan.flow_name):
         if dry_run:
             run_steps(RunState(ctx), [preflight_step(plan)])
             dry_run_report(ctx, plan)
@@ -141,6 +151,7 @@ def run_day(plan: DayPlan, *, environment: str, dry_run: bool = False, require_a
         try:
             run_steps(state, [preflight_step(plan), smoke_step("smoke:baseline"), *plan.steps(ctx)])
             _summary_artifact(state)
+            _close_crashed_runs(ctx)
             return DayOutcome(plan.flow_name, environment, "completed", state.applied,
                               timings=state.timings)
         except Exception as exc:

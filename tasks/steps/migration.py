@@ -114,10 +114,17 @@ def migration_step(migration: Migration, gates: DataGates) -> Step:
         if ctx.environment == "production":
             require_staging_first(ctx, migration)
         state = ledger.migration_state(ctx.database_url, migration.id)
+        if state and state["status"] == "applied" and not adopted:
+            # applied by a run that ended: history, not this run's to take back on a failure
+            data = {"migration": migration.id, "checksum": migration.checksum, "noop": True,
+                    "applied_by": state["flow_run_id"]}
+            for r in apply_and_check(ctx.database_url, migration, options(ctx, migration), gates, data):
+                publish_gate(r)
+            return data
         if state and state["status"] == "applying":
             before = state["baseline"]           # a crashed apply: its baseline, taken before it
         elif state and state["status"] == "applied":
-            before = (adopted or {}).get("before")   # applied earlier: nothing new to baseline
+            before = adopted.get("before")       # a crashed run applied it: its baseline
         else:
             before = checksums.table_checksums(ctx.database_url)
         data = {"migration": migration.id, "checksum": migration.checksum, "before": before,
@@ -127,6 +134,12 @@ def migration_step(migration: Migration, gates: DataGates) -> Step:
         return data
 
     def revert(ctx: RunContext, data: dict) -> None:
+        if not data:
+            # a failed apply: take back what this run started, against the ledger's baseline
+            state = ledger.migration_state(ctx.database_url, migration.id)
+            if not state or state["flow_run_id"] != ctx.flow_run_id or state["status"] == "reverted":
+                return
+            data = {"before": state["baseline"]}
         result = revert_and_check(ctx.database_url, migration, options(ctx, migration), data.get("before"))
         if result is not None:
             ctx.extra.setdefault("restore_checks", []).append(publish_gate(result))

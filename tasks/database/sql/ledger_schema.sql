@@ -49,3 +49,22 @@ CREATE TABLE IF NOT EXISTS runbook.run_steps (
     data jsonb NOT NULL DEFAULT '{}',
     at timestamptz NOT NULL DEFAULT now()
 );
+-- One run at a time changes this database: the holder renews its lease while it lives.
+CREATE TABLE IF NOT EXISTS runbook.lease (
+    id int PRIMARY KEY CHECK (id = 1),
+    owner text NOT NULL,              -- the flow run id
+    flow_name text NOT NULL,
+    host text NOT NULL,
+    pid int NOT NULL,
+    acquired_at timestamptz NOT NULL DEFAULT now(),
+    expires_at timestamptz NOT NULL
+);
+-- Every run that changed this database, and how it ended: only a run that never ended
+-- (killed) may have its steps adopted by a later run.
+CREATE TABLE IF NOT EXISTS runbook.runs (
+    flow_run_id text PRIMARY KEY,
+    flow_name text NOT NULL,
+    started_at timestamptz NOT NULL DEFAULT now(),
+    ended_at timestamptz,
+    outcome text CHECK (outcome IN ('completed', 'failed', 'cancelled', 'crashed'))
+);
