@@ -39,6 +39,7 @@ class TargetDescription:
     api_main: str                 # the ASGI app module
     database_module: str          # where the connection pool is created
     requirements: str             # the backend's pip requirements
+    frontend_registry: str        # the frontend's pattern registry (a JSON file or a JS literal)
     # -- the API ------------------------------------------------------------------------------
     execute_route: str            # POST, {pattern_id} placeholder
     all_patterns_right: str       # the right that grants every pattern
@@ -73,6 +74,7 @@ DAWSOS = TargetDescription(
     api_main="backend/app/main.py",
     database_module="backend/app/core/database.py",
     requirements="backend/requirements.txt",
+    frontend_registry="patternRegistry",
     execute_route="/api/patterns/{pattern_id}/execute",
     all_patterns_right="patterns:execute",
     code_renames={"qty_open": "quantity_open", "qty_original": "quantity_original",
