@@ -9,6 +9,7 @@ from typing import NamedTuple
 
 from runbook.target import DAWSOS
 from runbook.tasks.code.authorization import add_authorization
+from runbook.tasks.code.panels import move_panels
 from runbook.tasks.code.pool import configure_pool
 from runbook.tasks.code.rename import rename
 from runbook.tasks.code.schema_defs import dedupe
@@ -54,6 +55,11 @@ def authorization(checkout, dry_run: bool) -> dict:
     return add_authorization(Path(checkout), dry_run=dry_run).as_dict()
 
 
+def panels(checkout, dry_run: bool) -> dict:
+    """Week 1, Tasks 4.1 + 4.3 step 1: panel definitions from the frontend into the pattern JSON."""
+    return move_panels(Path(checkout), dry_run=dry_run).as_dict()
+
+
 class CodeUpdate(NamedTuple):
     step: str                                  # the flow step (and ledger) name
     preview: str                               # the name `runbook codemod` and dry runs show
@@ -79,3 +85,8 @@ SIMPLEEVAL = CodeUpdate(
 AUTHORIZATION = CodeUpdate(
     "code:authorization", "authorization", authorization,
     "Week 0 Day 5: check the caller's rights (X-DawsOS-Rights) in the orchestrator and the pattern API")
+PANELS = CodeUpdate(
+    "code:panels", "panels", panels,
+    "Week 1 Days 3-5: panel definitions (dataPath, columns, config) move from the frontend "
+    "patternRegistry into the backend pattern JSON")
+WEEK1_UPDATES = (PANELS,)
