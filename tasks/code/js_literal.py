@@ -121,6 +121,18 @@ def find_declaration(script: Script, name: str):
     return None
 
 
+def apply_edits(source: bytes, edits: list[tuple[int, int, bytes]]) -> bytes:
+    """The source with each (start, end, replacement) applied; edits must not overlap."""
+    out, last = [], 0
+    for start, end, text in sorted(edits, key=lambda e: (e[0], e[1])):
+        if start < last:
+            raise RunbookError(f"overlapping edits at byte {start}")
+        out += [source[last:start], text]
+        last = end
+    out.append(source[last:])
+    return b"".join(out)
+
+
 # ------------------------------------------------------------------------------ values
 
 def pairs(obj) -> list[tuple[str, Any]]:

@@ -8,7 +8,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from runbook.tasks.code.js_literal import Script, pairs, scripts
+from runbook.tasks.code.js_literal import Script, apply_edits, pairs, scripts
 
 
 @dataclass
@@ -16,7 +16,7 @@ class JsonDocument:
     path: str
     source: bytes
     script: Script = field(init=False)
-    edits: list[tuple[int, bytes]] = field(default_factory=list)   # (offset, inserted bytes)
+    edits: list[tuple[int, int, bytes]] = field(default_factory=list)   # (start, end, new bytes)
 
     def __post_init__(self) -> None:
         self.script = scripts(self.path, self.source)[0]
@@ -79,7 +79,7 @@ class JsonDocument:
             text, at = ", ".join(rendered(None)), end - 1
             if children:
                 text, at = ", " + text, self.script.span(children[-1])[1]
-            self.edits.append((at, text.encode()))
+            self.edits.append((at, at, text.encode()))
             return
         inner = self._inner_indent(container, children)
         items = rendered(inner)
@@ -89,7 +89,7 @@ class JsonDocument:
         else:     # empty container: items between its brackets, closing bracket on its own line
             at = end - 1
             text = "\n" + ",\n".join(inner + item for item in items) + "\n" + self._line_indent(start)
-        self.edits.append((at, text.encode()))
+        self.edits.append((at, at, text.encode()))
 
     def _render(self, value: Any, indent: str | None) -> str:
         if indent is None:
@@ -109,9 +109,4 @@ class JsonDocument:
         self._insert(array, self.elements(array), lambda indent: [self._render(v, indent) for v in values])
 
     def text(self) -> bytes:
-        out, last = [], 0
-        for at, text in sorted(self.edits, key=lambda e: e[0]):
-            out += [self.source[last:at], text]
-            last = at
-        out.append(self.source[last:])
-        return b"".join(out)
+        return apply_edits(self.source, self.edits)

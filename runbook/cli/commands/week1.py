@@ -41,3 +41,18 @@ def codemod_panels(repo: Repo, dry_run: DryRun = False) -> None:
     backend pattern JSON: paired by id, then by (title, type); lists every pairing by title,
     unmatched panel and conflict."""
     _run("panels", repo, dry_run)
+
+
+@codemod_app.command("input-schemas")
+def codemod_input_schemas(repo: Repo, dry_run: DryRun = False) -> None:
+    """Generate Pydantic v2 input models from each pattern's inputs (one per pattern, unknown
+    inputs forbidden) and validate in run_pattern before anything runs (HTTP 422)."""
+    _run("input-schemas", repo, dry_run)
+
+
+@codemod_app.command("frontend-panels")
+def codemod_frontend_panels(repo: Repo, dry_run: DryRun = False) -> None:
+    """Pattern responses carry display.panels; the frontend reads panels from the response; the
+    registry keeps only what is not a panel. Refuses while registry panels are not in the
+    pattern JSON (run `panels` first)."""
+    _run("frontend-panels", repo, dry_run)
