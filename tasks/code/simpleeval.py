@@ -13,7 +13,6 @@ simpleeval is added to backend/requirements.txt. Re-running on changed code chan
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
