@@ -132,13 +132,19 @@ def blank_reasons(data: dict, panels: list[dict]) -> tuple[list[str], int]:
     return problems, rows
 
 
+def execute(client: httpx.Client, base_url: str, pattern_id: str, inputs: Any,
+            headers: dict | None = None) -> httpx.Response:
+    """One request to the target's pattern route (inputs sent as given)."""
+    return client.post(f"{base_url}{DAWSOS.execute_route.format(pattern_id=pattern_id)}",
+                       json={"inputs": inputs}, headers=headers or {})
+
+
 def run_pattern(client: httpx.Client, base_url: str, checkout: Path, pattern_id: str,
                 inputs: dict, headers: dict | None = None, panels: list[dict] | None = None) -> PatternRun:
     start = time.perf_counter()
     try:
-        r = client.post(f"{base_url}{DAWSOS.execute_route.format(pattern_id=pattern_id)}",
-                        json={"inputs": declared_inputs(load_pattern(checkout, pattern_id), inputs)},
-                        headers=headers or {})
+        r = execute(client, base_url, pattern_id,
+                    declared_inputs(load_pattern(checkout, pattern_id), inputs), headers)
     except httpx.HTTPError as exc:
         return PatternRun(pattern_id, "error", None, 0, (time.perf_counter() - start) * 1000,
                           [f"request failed: {type(exc).__name__}"])

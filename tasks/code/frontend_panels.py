@@ -221,7 +221,7 @@ def _awaits_execute(value, call: str) -> bool:
     return last is not None and last.text.decode() == call
 
 
-def _reads(script: Script, name: str, call: str) -> tuple[list[tuple[int, int, bytes]], list[str], list[str]]:
+def panel_reads(script: Script, name: str, call: str) -> tuple[list[tuple[int, int, bytes]], list[str], list[str]]:
     """Edits turning panel reads from registry entries into reads from the response."""
     edits, done, unresolved = [], [], []
     for node in _walk(script.tree.root_node):
@@ -289,7 +289,7 @@ def read_panels_from_backend(repo: Path, dry_run: bool = False) -> FrontendPanel
         edits = _strip_entries(reg, json_file, report) if rel == reg.path else []
         if not json_file:
             for script in scripts(rel, source):
-                e, done, bad = _reads(script, DAWSOS.frontend_registry, DAWSOS.frontend_execute_call)
+                e, done, bad = panel_reads(script, DAWSOS.frontend_registry, DAWSOS.frontend_execute_call)
                 edits += e
                 report.reads_rewritten += done
                 unresolved += bad
