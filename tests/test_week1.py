@@ -196,7 +196,7 @@ def test_flow_on_staging_after_week0_is_green_and_ticks_the_standup(target, slac
     assert {"field": "quantity_open", "header": "Open Qty"} in panel(spec, "holdings")["config"]["columns"]
     assert find_registry(deploy).with_panels() == [] and (deploy / MODELS).exists()
     log = git_ops.git(target.repo, "log", "--format=%s", "runbook/staging")
-    assert "panel definitions" in log and "Pydantic input models" in log and "render panels" in log
+    assert "panel definitions" in log and "Pydantic input models" in log and "renders panels from the response" in log
     assert slack_standin.requests == []
 
     from runbook.flows.standup import collect

@@ -223,3 +223,129 @@ def test_bad_input_is_one_clear_error_and_changes_nothing(tmp_path):
     assert snapshot(repo)["backend/patterns/overview.json"] == before["backend/patterns/overview.json"]
     with pytest.raises(RunbookError, match="no frontend pattern registry"):
         move_panels(tmp_path / "nowhere")
+
+
+# -- input-schemas --------------------------------------------------------------------------------
+
+REAL_LIKE_ORCHESTRATOR = '''"""Orchestrator with a request context, as the real backend has it."""
+from app.core.types import RequestCtx
+
+
+class PatternOrchestrator:
+    async def run_pattern(self, pattern_id: str, ctx: RequestCtx, inputs: dict) -> dict:
+        """Run a pattern."""
+        spec = self.patterns.get(pattern_id)
+        if not spec:
+            raise ValueError(f"Pattern not found: {pattern_id}")
+        inputs = self._apply_defaults(spec, inputs)
+        return {"data": {}, "trace": {}}
+'''
+
+
+def load_models(repo: Path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("generated_inputs", repo / "backend/app/core/pattern_inputs.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_input_schemas_generate_one_model_per_pattern_and_validate_first(tmp_path):
+    from runbook.tasks.code.input_schemas import add_input_schemas
+
+    repo = demo_copy(tmp_path / "demo")
+    dry = add_input_schemas(repo, dry_run=True)
+    assert not (repo / "backend/app/core/pattern_inputs.py").exists() and len(dry.models) == 13
+    report = add_input_schemas(repo)
+    assert sorted(report.files) == ["backend/app/core/pattern_inputs.py",
+                                    "backend/app/core/pattern_orchestrator.py", "backend/requirements.txt"]
+    orch = (repo / "backend/app/core/pattern_orchestrator.py").read_text()
+    assert "spec = self.get_pattern(pattern_id)\n        inputs = validate_pattern_inputs(pattern_id, inputs)\n" in orch
+    models = load_models(repo)
+    assert sorted(models.INPUT_MODELS) == sorted(p.stem for p in (repo / PATTERNS).glob("*.json"))
+    check = models.validate_pattern_inputs
+    pid = "00000000-0000-4000-8000-000000000001"
+    assert check("portfolio_overview", {"portfolio_id": pid}) == {"portfolio_id": pid}
+    assert check("portfolio_overview", {"portfolio_id": pid, "as_of_date": "latest"})["as_of_date"] == "latest"
+    assert check("corporate_actions_upcoming", {"portfolio_id": pid, "days_ahead": 30})["days_ahead"] == 30
+    for bad, field in (({}, "portfolio_id"), ({"portfolio_id": "x-1"}, "portfolio_id"),
+                       ({"portfolio_id": pid, "as_of_date": "soon"}, "as_of_date"),
+                       ({"portfolio_id": pid, "nope": 1}, "nope")):
+        with pytest.raises(models.PatternInputError) as err:
+            check("portfolio_overview", bad)
+        assert err.value.status_code == 422
+        assert {e["field"] for e in err.value.detail["errors"]} == {field}, bad
+    with pytest.raises(models.PatternInputError):
+        check("no_such_pattern", {})
+    assert add_input_schemas(repo).files == {}                  # idempotent
+
+
+def test_input_schemas_on_the_real_orchestrators_signature(tmp_path):
+    from runbook.tasks.code.input_schemas import add_input_schemas
+
+    repo = real_like(tmp_path / "real")
+    orch = repo / "backend/app/core/pattern_orchestrator.py"
+    orch.parent.mkdir(parents=True)
+    orch.write_text(REAL_LIKE_ORCHESTRATOR)
+    report = add_input_schemas(repo)
+    assert report.hook == "run_pattern, statement 4"            # after the lookup and its not-found check
+    text = orch.read_text()
+    assert ('raise ValueError(f"Pattern not found: {pattern_id}")\n'
+            '        inputs = validate_pattern_inputs(pattern_id, inputs)\n') in text
+    assert "from app.core.pattern_inputs import validate_pattern_inputs" in text
+    bad = repo / PATTERNS / "other.json"
+    bad.write_text('{"id": "other", "inputs": {"when": {"type": "timestamp"}}, "steps": []}')
+    before = snapshot(repo)
+    with pytest.raises(RunbookError, match="pattern other, input 'when': unknown type 'timestamp'"):
+        add_input_schemas(repo)
+    assert snapshot(repo) == before
+
+
+# -- frontend-panels -------------------------------------------------------------------------------
+
+def test_frontend_panels_points_the_ui_at_the_response_and_empties_the_registry(tmp_path):
+    from runbook.tasks.code.frontend_panels import read_panels_from_backend
+
+    repo = real_like(tmp_path / "real")
+    orch = repo / "backend/app/core/pattern_orchestrator.py"
+    orch.parent.mkdir(parents=True)
+    orch.write_text(REAL_LIKE_ORCHESTRATOR)
+    with pytest.raises(RunbookError, match="run `runbook codemod panels` first"):
+        read_panels_from_backend(repo)                         # nothing is lost: panels first
+    move_panels(repo)
+    before = snapshot(repo)
+    dry = read_panels_from_backend(repo, dry_run=True)
+    assert snapshot(repo) == before and dry.files
+    report = read_panels_from_backend(repo)
+    line = REAL_LIKE_HTML.splitlines().index("        setPanels(metadata.display.panels || []);") + 1
+    assert report.reads_rewritten == [f"full_ui.html:{line}: metadata.display.panels -> result.display.panels"]
+    html = (repo / "full_ui.html").read_text()
+    assert "setPanels(result.display.panels || []);" in html and "panels:" not in html
+    assert "name: 'Overview', icon: '📊', category: 'portfolio'," in html
+    assert "const metadata = patternRegistry[pattern];" in html          # non-panel reads stay
+    # whole lines went (a display block on its own lines), or the pair within its line
+    diff = report.diff()
+    assert [ln for ln in added_lines(diff) if "result.display" not in ln and '"display"' not in ln] \
+        == ["        other: { name: 'Other' },"]
+    reg = find_registry(repo)
+    assert reg.with_panels() == [] and reg.entries["other"].value == {"name": "Other"}
+    assert '"display": {"panels": (spec.get("display") or {}).get("panels") or []}' in orch.read_text()
+    assert read_panels_from_backend(repo).files == {}           # idempotent
+
+
+def test_frontend_panels_refuses_a_read_it_cannot_point_at_a_response(tmp_path):
+    from runbook.tasks.code.frontend_panels import read_panels_from_backend
+
+    html = REAL_LIKE_HTML.replace("        return result?.data ?? null;\n    }\n",
+                                  "        return result?.data ?? null;\n    }\n"
+                                  "    function count(p) { return patternRegistry[p].display.panels.length; }\n")
+    repo = real_like(tmp_path / "real", ("full_ui.html", html))
+    orch = repo / "backend/app/core/pattern_orchestrator.py"
+    orch.parent.mkdir(parents=True)
+    orch.write_text(REAL_LIKE_ORCHESTRATOR)
+    move_panels(repo)
+    before = snapshot(repo)
+    with pytest.raises(RunbookError, match=r"full_ui.html:\d+: `patternRegistry\[p\].display.panels`"):
+        read_panels_from_backend(repo)
+    assert snapshot(repo) == before

@@ -52,8 +52,6 @@ refuses gets HTTP 422 with this body, the same shape for every pattern:
 
     {error_shape}
 """
-from __future__ import annotations
-
 from datetime import date
 from typing import Any, Literal
 from uuid import UUID
