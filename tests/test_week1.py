@@ -209,22 +209,26 @@ def test_flow_on_staging_after_week0_is_green_and_ticks_the_standup(target, slac
 
 @pytest.mark.usefixtures("prefect_server")
 def test_failing_gate_reverts_the_commits_and_restarts_the_api(target, slack_standin):
-    # a backend-only panel no frontend panel and no pattern output can give a dataPath to
-    edit_json(target.repo / PATTERNS / "portfolio_overview.json",
-              lambda s: s["display"]["panels"].append({"id": "allocation", "title": "Asset Allocation",
-                                                       "type": "pie_chart"}))
-    git_ops.commit_all(target.repo, "test: a backend-only panel")
+    """Week 1 on code that Week 0 Day 1-2 has not renamed: every code update applies and its
+    gates pass, then the pattern-names gate fails: all three commits are reverted and the API
+    runs the code the run found."""
+    add_authorization(target.repo)
+    git_ops.commit_all(target.repo, "test: Week 0 Day 5 authorization")
     head_before = git_ops.head(target.repo)
 
     state: State = pattern_system(environment="staging", return_state=True)
     assert state.is_failed()
-    with pytest.raises(GateFailed, match="panel-datapaths"):
+    with pytest.raises(GateFailed, match="pattern-names"):
         state.result()
     deploy = target.deploy["staging"]
     assert git_ops.head(deploy) == head_before                          # old code deployed again
+    assert git_ops.git(deploy, "status", "--porcelain") == ""
     spec = json.loads((deploy / PATTERNS / "portfolio_overview.json").read_text())
     assert not [p for p in spec["display"]["panels"] if "dataPath" in p]
-    assert find_registry(deploy).with_panels()
+    assert find_registry(deploy).with_panels() and not (deploy / MODELS).exists()
+    log = git_ops.git(target.repo, "log", "--format=%s", "runbook/staging")
+    assert log.count("Revert ") == 3
     bodies = slack_standin.bodies()
-    assert "panel-datapaths" in bodies and "Rolled back" in bodies and "code:panels" in bodies
-    assert "allocation" in bodies
+    assert "pattern-names" in bodies and "Rolled back" in bodies
+    assert all(step in bodies for step in ("code:panels", "code:input-schemas", "code:frontend-panels"))
+    assert "backend/patterns/" in bodies                              # the files that still hold old names

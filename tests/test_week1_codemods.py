@@ -124,8 +124,8 @@ def test_panels_on_the_real_frontends_layout(tmp_path):
         "overview: backend historical_nav <- frontend nav_chart (title 'Value Over Time', type line_chart)",
         "overview: backend holdings <- frontend holdings_table (title 'Holdings', type table)"]
     assert report.added == ["overview/strip", "other/a"]
-    assert report.backend_only == ["overview/allocation: kept WITHOUT dataPath (no frontend panel or "
-                                   "pattern output matches; give it one)"]
+    assert report.backend_only == [("overview/allocation: kept WITHOUT dataPath (no frontend panel or "
+                                    "pattern output matches; give it one)")]
     assert report.conflicts == ["overview/holdings.config.maxRows: backend 25 kept, frontend has 50"]
     spec = json.loads((repo / PATTERNS / "overview.json").read_text())
     panels = {p["id"]: p for p in spec["display"]["panels"]}
@@ -159,10 +159,10 @@ def test_panels_on_the_real_frontends_layout(tmp_path):
         "overview": {"panels": [{"id": "nav_chart", "title": "Value Over Time", "type": "line_chart",
                                  "dataPath": "historical_nav"}]}}, indent=2)),
     ("frontend/src/registry.ts",
-     "type Panel = { id: string; dataPath?: string };\n"
+     ("type Panel = { id: string; dataPath?: string };\n"
      "export const patternRegistry: Record<string, { display: { panels: Panel[] } }> = {\n"
      "  overview: { display: { panels: [ { id: 'nav_chart', title: 'Value Over Time', "
-     "type: 'line_chart', dataPath: 'historical_nav' } as Panel ] } },\n};\n"),
+     "type: 'line_chart', dataPath: 'historical_nav' } as Panel ] } },\n};\n")),
 ])
 def test_panels_from_a_json_or_typescript_registry(tmp_path, name, text):
     if name.endswith(".ts"):
@@ -183,8 +183,8 @@ def test_panels_on_the_demo(tmp_path):
         in report.by_title
     assert "holding_deep_dive: backend tax_lots <- frontend lots (title 'Tax Lots', type data_table)" \
         in report.by_title
-    assert report.backend_only == ["portfolio_overview/perf_metrics: kept, dataPath 'perf_metrics' "
-                                   "(the pattern output of the same name)"]
+    assert report.backend_only == [("portfolio_overview/perf_metrics: kept, dataPath 'perf_metrics' "
+                                    "(the pattern output of the same name)")]
     # nothing lost: every frontend panel's dataPath is now on a backend panel of its pattern
     for pid, panels in frontend.items():
         spec = json.loads((repo / PATTERNS / f"{pid}.json").read_text())

@@ -25,6 +25,7 @@ from runbook.errors import RunbookError
 from runbook.target import DAWSOS
 from runbook.tasks.code.frontend_registry import Registry, candidates, find_registry
 from runbook.tasks.code.js_literal import JSON_SUFFIXES, Script, apply_edits, scripts
+from runbook.tasks.code.python_source import code_of, parse_python
 from runbook.tasks.code.text_diff import diff_files
 
 FUNCTIONS = {"function_declaration", "function_expression", "arrow_function", "method_definition",
@@ -53,10 +54,6 @@ class FrontendPanelsReport:
 RESPONSE_PANELS = '{{"panels": ({spec}.get("display") or {{}}).get("panels") or []}}'
 
 
-def _code(node: cst.CSTNode) -> str:
-    return cst.Module([]).code_for_node(node)
-
-
 class _Response(cst.CSTTransformer):
     """In PatternOrchestrator.run_pattern: `"display": ...` added to each returned dict that
     carries "data", built from the variable holding the pattern spec."""
@@ -76,7 +73,7 @@ class _Response(cst.CSTTransformer):
             for stmt in node.body.body:
                 if isinstance(stmt, cst.SimpleStatementLine) and isinstance(stmt.body[0], cst.Assign):
                     assign = stmt.body[0]
-                    code = _code(assign.value)
+                    code = code_of(assign.value)
                     if ("get_pattern(" in code or "self.patterns" in code) and \
                             isinstance(assign.targets[0].target, cst.Name):
                         self.spec = assign.targets[0].target.value
@@ -115,10 +112,7 @@ class _Response(cst.CSTTransformer):
 
 
 def response_carries_panels(source: str, path: str) -> str:
-    try:
-        module = cst.parse_module(source)
-    except cst.ParserSyntaxError as exc:
-        raise RunbookError(f"{path}: not valid Python ({exc.message} at line {exc.raw_line})") from None
+    module = parse_python(source, path)
     t = _Response(path)
     module = module.visit(t)
     if not t.found:

@@ -30,6 +30,7 @@ from libcst.codemod.visitors import AddImportsVisitor
 
 from runbook.errors import RunbookError
 from runbook.target import DAWSOS
+from runbook.tasks.code.python_source import code_of, parse_python
 from runbook.tasks.code.requirements import add_requirement
 from runbook.tasks.code.text_diff import diff_files
 
@@ -196,10 +197,6 @@ def generate(specs: dict[str, dict]) -> str:
 
 # --------------------------------------------------------------------------- the hook
 
-def _code(node: cst.CSTNode) -> str:
-    return cst.Module([]).code_for_node(node)
-
-
 def _is_docstring(stmt) -> bool:
     return isinstance(stmt, cst.SimpleStatementLine) and isinstance(stmt.body[0], cst.Expr) \
         and isinstance(stmt.body[0].value, (cst.SimpleString, cst.ConcatenatedString))
@@ -221,15 +218,15 @@ class _Hook(cst.CSTTransformer):
             raise RunbookError(f"{self.path}: run_pattern(self, pattern_id, ..., inputs) expected, "
                                f"found ({', '.join(params)})")
         body = list(updated.body.body)
-        if VALIDATE in _code(updated.body):
+        if VALIDATE in code_of(updated.body):
             self.where = "present"
             return updated
         at = 1 if body and _is_docstring(body[0]) else 0
         for i, stmt in enumerate(body):
-            code = _code(stmt)
+            code = code_of(stmt)
             if ("get_pattern(" in code or "self.patterns" in code) and "=" in code:
                 at = i + 1
-                if at < len(body) and isinstance(body[at], cst.If) and "raise" in _code(body[at]):
+                if at < len(body) and isinstance(body[at], cst.If) and "raise" in code_of(body[at]):
                     at += 1     # the pattern-not-found check stays first
                 break
         call = cst.parse_statement(f"inputs = {VALIDATE}({params[1]}, inputs)\n")
@@ -238,10 +235,7 @@ class _Hook(cst.CSTTransformer):
 
 
 def add_hook(source: str, path: str, module: str) -> tuple[str, str]:
-    try:
-        tree = cst.parse_module(source)
-    except cst.ParserSyntaxError as exc:
-        raise RunbookError(f"{path}: not valid Python ({exc.message} at line {exc.raw_line})") from None
+    tree = parse_python(source, path)
     hook = _Hook(path)
     tree = tree.visit(hook)
     if not hook.where:
