@@ -38,7 +38,8 @@ def added_lines(diff: str) -> list[str]:
 # -- the real frontend's layout, written small ---------------------------------------------------
 
 REAL_LIKE_HTML = """<!DOCTYPE html>
-<html><head><meta charset="utf-8"><script src="react.js"></script></head>
+<html><head><meta charset="utf-8"><script src="react.js"></script>
+<script type="application/ld+json">{"@context": "https://schema.org"}</script></head>
 <body><div id="root"></div>
 <script>
     const e = React.createElement;

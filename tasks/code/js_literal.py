@@ -64,7 +64,7 @@ def scripts(path: str, source: bytes) -> list[Script]:
             node = stack.pop()
             if node.type == "script_element":
                 raw = next((c for c in node.children if c.type == "raw_text"), None)
-                if raw is not None and raw.end_byte > raw.start_byte:
+                if raw is not None and raw.end_byte > raw.start_byte and _is_javascript(node):
                     out.append(_parse(path, source, raw.start_byte, raw.end_byte, "javascript"))
                 continue
             stack.extend(reversed(node.children))
@@ -77,6 +77,24 @@ def scripts(path: str, source: bytes) -> list[Script]:
         return [Script(path, source, -1, tree)]
     grammar = {".ts": "typescript", ".tsx": "tsx"}.get(suffix, "javascript")
     return [_parse(path, source, 0, len(source), grammar)]
+
+
+JS_TYPES = {"", "text/javascript", "application/javascript", "module", "text/babel", "text/jsx"}
+
+
+def _is_javascript(script_element) -> bool:
+    """A <script> whose type says it holds JavaScript (not JSON data, templates, …)."""
+    tag = next((c for c in script_element.children if c.type == "start_tag"), None)
+    for attr in (tag.named_children if tag is not None else []):
+        if attr.type != "attribute":
+            continue
+        name = next((c for c in attr.named_children if c.type == "attribute_name"), None)
+        if name is not None and name.text.decode().lower() == "type":
+            value = next((c for c in attr.named_children if c.type in ("quoted_attribute_value",
+                                                                        "attribute_value")), None)
+            text = value.text.decode().strip("'\"").strip().lower() if value is not None else ""
+            return text in JS_TYPES
+    return True
 
 
 def _parse(path: str, source: bytes, start: int, end: int, grammar: str) -> Script:
