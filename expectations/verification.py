@@ -17,6 +17,12 @@ from runbook.expectations.smoke import smoke
 from runbook.expectations.week0.day1_2 import old_names_gate, parity_gates
 from runbook.expectations.week0.day3_4 import fk_indexes_gate, orphan_gates, pool_health_gate
 from runbook.expectations.week0.day5 import authorization_check
+from runbook.expectations.week1.day3_5 import (
+    input_models_check,
+    panel_datapath_check,
+    panel_parity_check,
+    pattern_json_check,
+)
 from runbook.gate_result import GateResult
 from runbook.pg import connect
 from runbook.plan import (
@@ -28,6 +34,7 @@ from runbook.plan import (
     WEEK0_DAY1_2,
     WEEK0_DAY3_4,
     WEEK0_DAY5,
+    WEEK1_DAY3_5,
 )
 from runbook.target import DAWSOS
 from runbook.tasks.database import migrate, migration_files
@@ -37,6 +44,7 @@ from runbook.tasks.target.deploy import api
 DAY_1_2 = WEEK0_DAY1_2.flow_name
 DAY_3_4 = WEEK0_DAY3_4.flow_name
 DAY_5 = WEEK0_DAY5.flow_name
+WEEK1 = WEEK1_DAY3_5.flow_name
 
 
 @dataclass
@@ -146,6 +154,19 @@ def smoke_patterns(ctx: RunContext, _view: LedgerView | None = None) -> list[Gat
     return [result]
 
 
+def panels(ctx: RunContext, _view: LedgerView | None = None) -> list[GateResult]:
+    """Week 1: the pattern JSON's panels, and their dataPaths on the live API."""
+    return [pattern_json_check(ctx), panel_datapath_check(ctx)]
+
+
+def input_models(ctx: RunContext, _view: LedgerView | None = None) -> list[GateResult]:
+    return [input_models_check(ctx)]
+
+
+def panel_parity(ctx: RunContext, _view: LedgerView | None = None) -> list[GateResult]:
+    return [panel_parity_check(ctx)]
+
+
 def _applied(mid: str) -> Callable[[LedgerView, RunContext], bool]:
     return lambda view, _ctx: mid in view.migrations
 
@@ -161,6 +182,11 @@ CHECKS: tuple[Check, ...] = (
     Check("code:old-names", "code", lambda v, _c: v.step_applied(DAY_1_2, "code:rename-fields"), old_names),
     Check("code:no-eval", "code", lambda v, _c: v.step_applied(DAY_5, "code:simpleeval"), no_eval),
     Check("authorization", "code", lambda v, _c: v.step_applied(DAY_5, "code:authorization"), authorization),
+    Check("patterns:panels", "code", lambda v, _c: v.step_applied(WEEK1, "code:panels"), panels),
+    Check("patterns:input-models", "code", lambda v, _c: v.step_applied(WEEK1, "code:input-schemas"),
+          input_models),
+    Check("patterns:panel-parity", "code", lambda v, _c: v.step_applied(WEEK1, "code:frontend-panels"),
+          panel_parity),
     Check("smoke", "smoke", lambda _v, c: (c.deploy_dir / ".git").exists(), smoke_patterns),
 )
 

@@ -85,7 +85,19 @@ WEEK0_DAY5 = PlanDay(
         ChecklistItem("Validation complete", "smoke"),
     ))
 
-PLAN: tuple[PlanDay, ...] = (WEEK0_DAY1_2, WEEK0_DAY3_4, WEEK0_DAY5)
+# The plan has no Progress Tracking list for Week 1: its boxes are the Week 1 Success Criteria
+# and the validation lines of Tasks 4.1-4.3.
+WEEK1_DAY3_5 = PlanDay(
+    "week1-day3-5", "week1-day3-5-pattern-system", "runbook.flows.week1.day3_5:pattern_system",
+    "Week 1", "Days 3-5", "Backend Pattern System Preparation", (), (
+        ChecklistItem("Pattern JSON files updated with standardized field names", "gate:pattern-names"),
+        ChecklistItem("Panel definitions in backend JSON", "gate:panel-datapaths"),
+        ChecklistItem("Pydantic schemas created", "gate:input-models"),
+        ChecklistItem("Pattern responses include panel metadata", "gate:panel-parity"),
+        ChecklistItem("Pattern execution works correctly", "smoke"),
+    ))
+
+PLAN: tuple[PlanDay, ...] = (WEEK0_DAY1_2, WEEK0_DAY3_4, WEEK0_DAY5, WEEK1_DAY3_5)
 
 
 def by_key(key: str) -> PlanDay:

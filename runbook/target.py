@@ -40,6 +40,8 @@ class TargetDescription:
     database_module: str          # where the connection pool is created
     requirements: str             # the backend's pip requirements
     test_command: tuple[str, ...]  # the target's own test suite, run from the checkout's root
+    frontend_registry: str        # the frontend's pattern registry (a JSON file or a JS literal)
+    frontend_execute_call: str    # the frontend function that runs a pattern (returns the response)
     # -- the API ------------------------------------------------------------------------------
     execute_route: str            # POST, {pattern_id} placeholder
     all_patterns_right: str       # the right that grants every pattern
@@ -75,6 +77,8 @@ DAWSOS = TargetDescription(
     database_module="backend/app/core/database.py",
     requirements="backend/requirements.txt",
     test_command=("{python}", "-m", "pytest", "-q", "-p", "no:cacheprovider", "backend/tests"),
+    frontend_registry="patternRegistry",
+    frontend_execute_call="executePattern",
     execute_route="/api/patterns/{pattern_id}/execute",
     all_patterns_right="patterns:execute",
     code_renames={"qty_open": "quantity_open", "qty_original": "quantity_original",

@@ -13,7 +13,6 @@ simpleeval is added to backend/requirements.txt. Re-running on changed code chan
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from libcst.codemod.visitors import AddImportsVisitor
 from libcst.metadata import MetadataWrapper, PositionProvider
 
 from runbook.errors import RunbookError
+from runbook.tasks.code.requirements import add_requirement
 from runbook.tasks.code.text_diff import diff_files
 
 ORCHESTRATOR = Path("backend/app/core/pattern_orchestrator.py")
@@ -137,17 +137,6 @@ def rewrite_orchestrator(source: str, path: str = str(ORCHESTRATOR)) -> tuple[st
     return module.code, [f"{path}:{line}" for line in replacer.lines]
 
 
-_REQ_NAME = re.compile(r"^\s*simpleeval\b", re.IGNORECASE)
-
-
-def add_requirement(text: str) -> tuple[str, bool]:
-    if any(_REQ_NAME.match(line) for line in text.splitlines()):
-        return text, False
-    if text and not text.endswith("\n"):
-        text += "\n"
-    return text + REQUIREMENT + "\n", True
-
-
 def convert(repo: Path, dry_run: bool = False) -> SimpleevalReport:
     """Apply the codemod to a checkout (or only report it with dry_run)."""
     repo = Path(repo)
@@ -161,7 +150,7 @@ def convert(repo: Path, dry_run: bool = False) -> SimpleevalReport:
         report.files[ORCHESTRATOR.as_posix()] = (old, new)
     req_path = repo / REQUIREMENTS
     req_old = req_path.read_text(encoding="utf-8") if req_path.exists() else ""
-    req_new, added = add_requirement(req_old)
+    req_new, added = add_requirement(req_old, REQUIREMENT)
     if added:
         report.requirement = "added"
         report.files[REQUIREMENTS.as_posix()] = (req_old, req_new)

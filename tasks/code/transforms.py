@@ -9,6 +9,9 @@ from typing import NamedTuple
 
 from runbook.target import DAWSOS
 from runbook.tasks.code.authorization import add_authorization
+from runbook.tasks.code.frontend_panels import read_panels_from_backend
+from runbook.tasks.code.input_schemas import add_input_schemas
+from runbook.tasks.code.panels import move_panels
 from runbook.tasks.code.pool import configure_pool
 from runbook.tasks.code.rename import rename
 from runbook.tasks.code.schema_defs import dedupe
@@ -54,6 +57,21 @@ def authorization(checkout, dry_run: bool) -> dict:
     return add_authorization(Path(checkout), dry_run=dry_run).as_dict()
 
 
+def panels(checkout, dry_run: bool) -> dict:
+    """Week 1, Tasks 4.1 + 4.3 step 1: panel definitions from the frontend into the pattern JSON."""
+    return move_panels(Path(checkout), dry_run=dry_run).as_dict()
+
+
+def frontend_panels(checkout, dry_run: bool) -> dict:
+    """Week 1, Task 4.3 steps 2-3: responses carry the panels; the frontend renders from them."""
+    return read_panels_from_backend(Path(checkout), dry_run=dry_run).as_dict()
+
+
+def input_schemas(checkout, dry_run: bool) -> dict:
+    """Week 1, Task 4.2: Pydantic input models, validated before a pattern runs (422)."""
+    return add_input_schemas(Path(checkout), dry_run=dry_run).as_dict()
+
+
 class CodeUpdate(NamedTuple):
     step: str                                  # the flow step (and ledger) name
     preview: str                               # the name `runbook codemod` and dry runs show
@@ -79,3 +97,16 @@ SIMPLEEVAL = CodeUpdate(
 AUTHORIZATION = CodeUpdate(
     "code:authorization", "authorization", authorization,
     "Week 0 Day 5: check the caller's rights (X-DawsOS-Rights) in the orchestrator and the pattern API")
+PANELS = CodeUpdate(
+    "code:panels", "panels", panels,
+    "Week 1 Days 3-5: panel definitions (dataPath, columns, config) move from the frontend "
+    "patternRegistry into the backend pattern JSON")
+FRONTEND_PANELS = CodeUpdate(
+    "code:frontend-panels", "frontend-panels", frontend_panels,
+    "Week 1 Days 3-5: pattern responses carry their panel metadata; the frontend renders panels "
+    "from the response and its registry keeps only name, icon and category")
+INPUT_SCHEMAS = CodeUpdate(
+    "code:input-schemas", "input-schemas", input_schemas,
+    "Week 1 Days 3-5: Pydantic input models generated from each pattern's inputs; run_pattern "
+    "validates before running (422 with field-level errors)")
+WEEK1_UPDATES = (PANELS, INPUT_SCHEMAS, FRONTEND_PANELS)

@@ -22,11 +22,15 @@ def env_branch(ctx: RunContext) -> str:
     return f"runbook/{ctx.slot}"
 
 
-def preview(ctx: RunContext, transform: Transform) -> dict:
-    """Dry run of a transform on a throwaway worktree of the deployed commit."""
-    report, _base, wt = _in_scratch_worktree(ctx, "preview", lambda wt: transform(wt, True))
+def preview(ctx: RunContext, transforms: list[tuple[str, Transform]]) -> dict[str, dict]:
+    """Dry run of a day's transforms, in order, on one throwaway worktree of the deployed
+    commit: each applied there on what the ones before it changed (a later update may build on
+    an earlier one), each report with its own diff. The deployed code is never touched."""
+    def run_all(wt) -> dict[str, dict]:
+        return {name: transform(wt, False) for name, transform in transforms}
+    reports, _base, wt = _in_scratch_worktree(ctx, "preview", run_all)
     git_ops.remove_worktree(ctx.repo, wt)
-    return report
+    return reports
 
 
 def _in_scratch_worktree(ctx: RunContext, label: str, fn):

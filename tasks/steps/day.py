@@ -85,7 +85,7 @@ def dry_run_report(ctx: RunContext, plan: DayPlan) -> dict:
             body = s.sql or f"-- batched backfill of {s.backfill_table}: " + ", ".join(f"{n} = {o}" for n, o in s.backfill_pairs)
             parts.append(f"-- {m.id} / {s.name}{'' if s.transactional else ' (no transaction)'}\n{body}")
     sql_text = "\n\n".join(parts)
-    previews = {name: preview(ctx, t) for name, t in plan.transforms}
+    previews = preview(ctx, plan.transforms) if plan.transforms else {}
     md = ["# Dry run", "", "## SQL", "```sql", sql_text, "```"]
     for name, rep in previews.items():
         md += ["", f"## Code: {name}", "```diff", (rep.get("diff") or "(no change)")[:60000], "```"]

@@ -1,0 +1,1 @@
+"""Week 1 gates, one module per plan day."""
