@@ -80,9 +80,8 @@ def current_run_id() -> str:
 def dry_run_report(ctx: RunContext, plan: DayPlan) -> dict:
     parts = []
     for m in plan.migrations():
-        for s in m.up_sections():
-            body = s.sql or f"-- batched backfill of {s.backfill_table}: " + ", ".join(f"{n} = {o}" for n, o in s.backfill_pairs)
-            parts.append(f"-- {m.id} / {s.name}{'' if s.transactional else ' (no transaction)'}\n{body}")
+        for s in m.up_sections(ctx.database_url):
+            parts.append(f"-- {m.id} / {s.name}{'' if s.transactional else ' (no transaction)'}\n{s.preview()}")
     sql_text = "\n\n".join(parts)
     previews = {name: preview(ctx, t) for name, t in plan.transforms}
     md = ["# Dry run", "", "## SQL", "```sql", sql_text, "```"]
@@ -123,9 +122,10 @@ def _summary_artifact(state: RunState) -> None:
 
 
 def run_day(plan: DayPlan, *, environment: str, dry_run: bool = False, require_approval: bool | None = None,
-            batch_size: int = 2000, lock_timeout_ms: int = 2000) -> DayOutcome:
+            batch_size: int = 2000, lock_timeout_ms: int = 2000, **database: object) -> DayOutcome:
+    """`database`: the statement/idle timeouts and accepted trigger effects (build_context)."""
     ctx = build_context(plan.flow_name, environment, current_run_id(), dry_run=dry_run,
-                        batch_size=batch_size, lock_timeout_ms=lock_timeout_ms)
+                        batch_size=batch_size, lock_timeout_ms=lock_timeout_ms, **database)
     ctx.extra["require_approval"] = (environment == "production") if require_approval is None else require_approval
     ledger.ensure(ctx.database_url)
     git_ops.ensure_repo(ctx.repo)

@@ -21,9 +21,14 @@ def plan_day_flow(day: PlanDay, steps: Callable[[RunContext], list[Step]], *, de
 
     def run_plan_day(environment: Environment = "staging", dry_run: bool = False,
                      require_approval: bool | None = None, batch_size: int = 2000,
-                     lock_timeout_ms: int = 2000) -> DayOutcome:
+                     lock_timeout_ms: int = 2000, statement_timeout_ms: int = 600_000,
+                     idle_in_transaction_timeout_ms: int = 60_000,
+                     accept_trigger_effects: list[str] | None = None) -> DayOutcome:
         return run_day(plan, environment=environment, dry_run=dry_run, require_approval=require_approval,
-                       batch_size=batch_size, lock_timeout_ms=lock_timeout_ms)
+                       batch_size=batch_size, lock_timeout_ms=lock_timeout_ms,
+                       statement_timeout_ms=statement_timeout_ms,
+                       idle_in_transaction_timeout_ms=idle_in_transaction_timeout_ms,
+                       accept_trigger_effects=accept_trigger_effects)
 
     module, name = day.entrypoint.split(":")
     run_plan_day.__module__, run_plan_day.__name__, run_plan_day.__qualname__ = module, name, name
