@@ -94,6 +94,14 @@ SELECT 'PP_' || to_char(pg_temp.bday(d), 'YYYY-MM-DD'), pg_temp.bday(d), 'WM4PM_
        true, false, round((d % 9) / 10.0 + 0.0123, 4), NULL,
        pg_temp.ts(pg_temp.bday(d), 21), pg_temp.ts(pg_temp.bday(d), 22)
   FROM generate_series(0, 29) AS d""",
+    # the first run of the last day's pack failed reconciliation and was superseded by its re-run
+    """
+INSERT INTO pricing_packs (id, date, policy, hash, superseded_by, sources_json, status, is_fresh,
+                           prewarm_done, reconciliation_passed, reconciliation_failed,
+                           reconciliation_error_bps, error_message, created_at, updated_at)
+VALUES ('PP_2025-10-31_r0', '2025-10-31', 'WM4PM_CAD', 'sha256:' || md5('pack-r0'), 'PP_2025-10-31',
+        '{"FMP": true, "Polygon": false, "FRED": true}'::jsonb, 'error', false, true, false, true, 2.4817,
+        'Polygon closes missing for 3 securities', pg_temp.ts('2025-10-31', 20), pg_temp.ts('2025-10-31', 21))""",
     """
 INSERT INTO securities (id, symbol, name, security_type, exchange, trading_currency,
                         dividend_currency, domicile_country, active, created_at, updated_at)

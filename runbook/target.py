@@ -61,9 +61,6 @@ class TargetDescription:
     contract_rewrites: frozenset[tuple[str, str]] = field(default_factory=frozenset)
     # objects 017 itself rewrites or drops: (kind, name) as catalog queries report them
 
-    def quarantined_tables(self) -> list[str]:
-        return [fk.child for fk in self.foreign_keys]
-
     def history_excludes(self, migration_files: list[str]) -> list[str]:
         """Paths the rename and its gate leave alone: the schema DDL (it describes live tables,
         which keep their old columns until the contract) and the target's migration history

@@ -24,19 +24,14 @@ starts, so a resumed apply runs the plan it began with.
 """
 from __future__ import annotations
 
-import hashlib
-import json
-from dataclasses import dataclass, field
-from pathlib import Path
-
 import psycopg
 from psycopg import sql
 
 from runbook.errors import RunbookError
 from runbook.pg import connect
-from runbook.plan import MIGRATION_014
-from runbook.target import DAWSOS, ColumnRename
+from runbook.target import ColumnRename
 from runbook.tasks.database import ledger, queries
+from runbook.tasks.database.generated import Change, Plan, q, section
 from runbook.tasks.database.migration_files import Section
 from runbook.tasks.database.sql_rewrite import identifiers, rename_identifiers, rewrite_view
 
@@ -46,49 +41,6 @@ _TYPED_AS_OLD = ("-- reason: the new column is typed exactly as the old one\n"
                  "prefer-timestamptz,prefer-identity,ban-char-field\n")
 _NOT_NULL = ("-- reason: a validated CHECK (col IS NOT NULL) exists, so SET NOT NULL does not scan\n"
              "-- squawk-ignore adding-not-nullable-field\n")
-
-
-def q(*names: str) -> str:
-    return ".".join(sql.Identifier(n).as_string(None) for n in names)
-
-
-@dataclass
-class Change:
-    """One object the up creates or changes, and the SQL that undoes it."""
-    kind: str                 # column | constraint | index | trigger | function | view
-    name: str
-    action: str               # created | replaced
-    undo: str
-    prior: str | None = None
-    concurrent: bool = False  # the undo must run outside a transaction (DROP INDEX CONCURRENTLY)
-
-    def record(self) -> dict:
-        return {"kind": self.kind, "name": self.name, "action": self.action, "prior": self.prior,
-                "detail": {"undo": self.undo, "concurrent": self.concurrent}}
-
-
-@dataclass
-class Plan:
-    sections: list[Section] = field(default_factory=list)
-    checks: list[dict] = field(default_factory=list)     # {"description", "sql"} | {"function", "names"}
-    notes: list[str] = field(default_factory=list)
-    pairs: dict[str, list[list[str]]] = field(default_factory=dict)   # table -> [old, new] kept in sync
-
-    def to_json(self) -> dict:
-        return {"sections": [s.to_json() for s in self.sections], "checks": self.checks,
-                "notes": self.notes, "pairs": self.pairs}
-
-    @classmethod
-    def from_json(cls, data: dict) -> Plan:
-        return cls([Section.from_json(s) for s in data["sections"]], data["checks"], data["notes"],
-                   data.get("pairs") or {})
-
-    def sql_text(self) -> str:
-        """The whole plan as SQL text, section by section (what `runbook migrate plan` prints)."""
-        parts = [f"-- note: {n}" for n in self.notes]
-        for s in self.sections:
-            parts.append(f"-- section {s.name}{'' if s.transactional else ' (no transaction)'}\n{s.preview()}")
-        return "\n\n".join(parts) + "\n"
 
 
 # -- catalog reads -----------------------------------------------------------------------------
@@ -314,23 +266,16 @@ def build_plan(url: str, migration_number: int, renames: tuple[ColumnRename, ...
                                       "DROP FUNCTION IF EXISTS runbook.sync_renamed_columns();"))
     sync_head = ["CREATE SCHEMA IF NOT EXISTS runbook;", queries.text("sync_renamed_columns")] if sync else []
     plan.sections = [s for s in (
-        _section("add_columns", add_cols, add_changes),
-        _section("sync_triggers", sync_head + sync, sync_changes),
+        section("add_columns", add_cols, add_changes),
+        section("sync_triggers", sync_head + sync, sync_changes),
         *backfills,
-        _section("add_checks", checks, check_changes),
-        _section("validate_checks", validate, []),
-        _section("set_not_null", not_null, []),
-        _section("indexes", indexes, index_changes, transactional=False),
-        _section("database_code", code, code_changes),
+        section("add_checks", checks, check_changes),
+        section("validate_checks", validate, []),
+        section("set_not_null", not_null, []),
+        section("indexes", indexes, index_changes, transactional=False),
+        section("database_code", code, code_changes),
     ) if s is not None]
     return plan
-
-
-def _section(name: str, statements: list[str], changes: list[Change], transactional: bool = True) -> Section | None:
-    if not statements:
-        return None
-    return Section(name, "\n".join(statements), transactional=transactional,
-                   objects=[c.record() for c in changes])
 
 
 def _constraint_change(table: str, name: str) -> Change:
@@ -383,74 +328,6 @@ def _carry_code(conn: psycopg.Connection, table: str, mapping: dict[str, str],
     return statements, changes
 
 
-# -- the down: exactly the recorded objects, newest first -------------------------------------
-
-def undo_sections(objects: list[dict]) -> list[Section]:
-    """Sections undoing `objects` (ledger rows or planned records) in reverse order; each
-    section carries the ledger ids it undoes so it can forget them as it commits."""
-    out: list[Section] = []
-    for o in reversed(objects):
-        detail = o["detail"] if isinstance(o["detail"], dict) else json.loads(o["detail"])
-        concurrent = bool(detail.get("concurrent"))
-        if not out or out[-1].transactional == concurrent:
-            out.append(Section(f"undo_{len(out) + 1}", "", transactional=not concurrent))
-        s = out[-1]
-        s.sql = (s.sql + "\n" if s.sql else "") + detail["undo"]
-        if o.get("id") is not None:
-            s.forget.append(o["id"])
-    return out
-
-
-# -- the migration ------------------------------------------------------------------------------
-
-@dataclass
-class GeneratedMigration:
-    """A migration whose SQL the runner generates from the catalog (see module docstring)."""
-    id: str
-    renames: tuple[ColumnRename, ...]
-
-    @property
-    def number(self) -> int:
-        return int(self.id.split("_", 1)[0])
-
-    @property
-    def checksum(self) -> str:
-        """The spec and the code that turns it into SQL: equal on staging and production."""
-        h = hashlib.sha256(self.id.encode())
-        h.update(json.dumps([list(r) for r in self.renames]).encode())
-        for module in ("expand.py", "sql_rewrite.py", "sql/sync_renamed_columns.sql"):
-            h.update((Path(__file__).parent / module).read_bytes())
-        return h.hexdigest()
-
-    @property
-    def verify_name(self) -> str:
-        return f"{self.id} (generated checks)"
-
-    def plan(self, url: str) -> Plan:
-        return build_plan(url, self.number, self.renames)
-
-    def up_sections(self, url: str | None = None, stored: dict | None = None) -> list[Section]:
-        if stored:
-            return Plan.from_json(stored).sections
-        if url is None:
-            raise RunbookError(f"{self.id} is generated from a database's catalog: give its URL")
-        return self.plan(url).sections
-
-    def down_sections(self, url: str | None = None) -> list[Section]:
-        """What a revert would run after a complete apply of this database's plan (preview)."""
-        return undo_sections([o for s in self.up_sections(url) for o in s.objects])
-
-    def revert_sections(self, url: str) -> list[Section]:
-        """Exactly the objects the ledger says an apply created or changed, newest first."""
-        return undo_sections(ledger.recorded_objects(url, self.id))
-
-    def checks(self, url: str | None = None, stored: dict | None = None) -> list[dict]:
-        if stored:
-            return Plan.from_json(stored).checks
-        return self.plan(url).checks
-
-
-GENERATED = {MIGRATION_014: GeneratedMigration(MIGRATION_014, DAWSOS.column_renames)}
 
 
 def synced_pairs(url: str, migration_id: str) -> dict[str, list[tuple[str, str]]]:

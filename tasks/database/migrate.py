@@ -90,6 +90,7 @@ def _run_section(url: str, migration, section: Section, opts: MigrationOptions,
                 _settings(conn, opts, local=True)
                 # migrations record which run did what (e.g. quarantined rows)
                 conn.execute("SELECT set_config('runbook.flow_run_id', %s, true)", (opts.flow_run_id or "",))
+                conn.execute("SELECT set_config('runbook.migration_id', %s, true)", (migration.id,))
                 conn.execute(section.sql)
                 ledger.record_objects(conn, migration.id, section.objects)
                 if section.forget:

@@ -132,13 +132,13 @@ def parse_sections(path: Path) -> list[Section]:
 
 
 def load(migration_id: str, directory: Path = MIGRATIONS_DIR):
-    """The migration by id (`014` or its full name): a generated one (expand.GENERATED) or a
+    """The migration by id (`014` or its full name): a generated one (generated.registry) or a
     triad of files."""
     migration_id = resolve_id(migration_id, directory)
-    from runbook.tasks.database import expand  # generated migrations build on this module
+    from runbook.tasks.database import generated  # generated migrations build on this module
 
-    if migration_id in expand.GENERATED:
-        return expand.GENERATED[migration_id]
+    if migration_id in (found := generated.registry()):
+        return found[migration_id]
     files = {kind: directory / f"{migration_id}.{kind}.sql" for kind in ("up", "down", "verify")}
     missing = [p.name for p in files.values() if not p.exists()]
     if missing:
@@ -147,10 +147,10 @@ def load(migration_id: str, directory: Path = MIGRATIONS_DIR):
 
 
 def known_ids(directory: Path = MIGRATIONS_DIR) -> list[str]:
-    from runbook.tasks.database import expand
+    from runbook.tasks.database import generated
 
     on_disk = {p.name.removesuffix(".up.sql") for p in directory.glob("*.up.sql")}
-    return sorted(on_disk | set(expand.GENERATED))
+    return sorted(on_disk | set(generated.registry()))
 
 
 def resolve_id(migration_id: str, directory: Path = MIGRATIONS_DIR) -> str:
