@@ -44,7 +44,9 @@ def firing_triggers(conn: psycopg.Connection, rel: str, columns: list[str]) -> l
              FROM pg_trigger t
             WHERE t.tgrelid = %s::regclass AND NOT t.tgisinternal AND t.tgenabled <> 'D'
               AND (t.tgtype & 16) <> 0                                  -- fires on UPDATE
-              AND t.tgfoid <> coalesce(to_regprocedure('runbook.sync_renamed_columns()'), 0)
+              AND NOT EXISTS (SELECT 1 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+                               WHERE p.oid = t.tgfoid AND n.nspname = 'runbook'
+                                 AND p.proname = 'sync_renamed_columns')  -- the runbook's own
             ORDER BY t.tgname""", (rel,)).fetchall()
     return [Trigger(n, e, f) for n, e, f, of in rows if not of or set(of) & set(columns)]
 
@@ -57,9 +59,9 @@ def probe(conn: psycopg.Connection, rel: str, column: str) -> list[str]:
         conn.execute("SET LOCAL runbook.backfill = 'on'")
         conn.execute("SET LOCAL lock_timeout = '2s'")
         row = conn.execute(sql.SQL(
-            "WITH one AS (SELECT ctid AS tid, to_jsonb(t) AS j FROM ONLY {rel} t LIMIT 1),"
-            " u AS (UPDATE ONLY {rel} t SET {c} = t.{c} FROM one WHERE t.ctid = one.tid"
-            " RETURNING one.j AS before, to_jsonb(t) AS after)"
+            "WITH one AS (SELECT ctid AS tid, to_jsonb(rb_row) AS j FROM ONLY {rel} rb_row LIMIT 1),"
+            " u AS (UPDATE ONLY {rel} rb_row SET {c} = rb_row.{c} FROM one WHERE rb_row.ctid = one.tid"
+            " RETURNING one.j AS before, to_jsonb(rb_row) AS after)"
             " SELECT before, after FROM u").format(rel=sql.SQL(rel), c=sql.Identifier(column))).fetchone()
         if row:
             before, after = row

@@ -145,8 +145,8 @@ def build_plan(url: str, migration_number: int, fks: tuple[ForeignKey, ...]) -> 
     for t in tables:
         plan.checks.append({"description": f"no row of {SCHEMA}.{t} is also still in {t} (moved, not copied)",
                             "sql": f"SELECT to_regclass({_lit(SCHEMA + '.' + t)}) IS NULL OR NOT EXISTS (SELECT 1 FROM "
-                                   f"{q(SCHEMA, t)} qq JOIN {q(t)} x ON " + " AND ".join(
-                                       f"x.{q(c)} = (qq.row_key ->> {_lit(c)})::{ty}" for c, ty in keys[t]) + ")"})
+                                   f"{q(SCHEMA, t)} qq JOIN {q(t)} rb_row ON " + " AND ".join(
+                                       f"rb_row.{q(c)} = (qq.row_key ->> {_lit(c)})::{ty}" for c, ty in keys[t]) + ")"})
     plan.sections = [s for s in (section("quarantine_tables", ddl, created),
                                  section("quarantine_rows", [move], moved),
                                  section("add_foreign_keys", add, fk_changes), *validates) if s is not None]
@@ -181,25 +181,25 @@ def _children_first(tables: list[str], edges: list[dict]) -> list[str]:
 
 
 def _move_sql(wanted, tables, edges, keys, order) -> str:
-    key_json = {t: "jsonb_build_object(" + ", ".join(f"{_lit(c)}, x.{q(c)}" for c, _ in keys[t]) + ")" for t in tables}
+    key_json = {t: "jsonb_build_object(" + ", ".join(f"{_lit(c)}, rb_row.{q(c)}" for c, _ in keys[t]) + ")" for t in tables}
     out = [("CREATE TEMP TABLE rb_move (tbl text NOT NULL, depth bigint NOT NULL, row_key jsonb NOT NULL,\n"
             "    row_data jsonb NOT NULL, reason text NOT NULL, PRIMARY KEY (tbl, row_key)) ON COMMIT DROP;")]
     for fk in wanted:      # the orphans, locked
         out.append(
-            f"INSERT INTO rb_move SELECT {_lit(fk.child)}, 0, {key_json[fk.child]}, to_jsonb(x),\n"
-            f"       {_lit(fk.child + '.' + fk.column + ' ')} || x.{q(fk.column)} || {_lit(' not in ' + fk.parent)}\n"
+            f"INSERT INTO rb_move SELECT {_lit(fk.child)}, 0, {key_json[fk.child]}, to_jsonb(rb_row),\n"
+            f"       {_lit(fk.child + '.' + fk.column + ' ')} || rb_row.{q(fk.column)} || {_lit(' not in ' + fk.parent)}\n"
             f"  FROM (SELECT * FROM {q(fk.child)} c WHERE c.{q(fk.column)} IS NOT NULL AND NOT EXISTS\n"
-            f"          (SELECT 1 FROM {q(fk.parent)} p WHERE p.id = c.{q(fk.column)}) FOR UPDATE) AS x\n"
+            f"          (SELECT 1 FROM {q(fk.parent)} p WHERE p.id = c.{q(fk.column)}) FOR UPDATE) AS rb_row\n"
             " ON CONFLICT DO NOTHING;")
     loop = []
     for e in edges:        # rows that refer to a moving row, until none is new
-        match = " AND ".join(f"x.{q(c)} = (m.row_data ->> {_lit(pc)})::{ty}"
+        match = " AND ".join(f"rb_row.{q(c)} = (m.row_data ->> {_lit(pc)})::{ty}"
                              for c, pc, ty in zip(e["columns"], e["parent_columns"], e["types"]))
         loop.append(
-            f"        INSERT INTO rb_move SELECT {_lit(e['child'])}, d, {key_json[e['child']]}, to_jsonb(x),\n"
+            f"        INSERT INTO rb_move SELECT {_lit(e['child'])}, d, {key_json[e['child']]}, to_jsonb(rb_row),\n"
             f"               {_lit('refers to a quarantined ' + e['parent'] + ' row by ' + e['name'] + ' (ON DELETE ' + e['action'] + ')')}\n"
-            f"          FROM (SELECT * FROM {q(e['child'])} x WHERE EXISTS (SELECT 1 FROM rb_move m WHERE\n"
-            f"                  m.tbl = {_lit(e['parent'])} AND {match}) FOR UPDATE) AS x\n"
+            f"          FROM (SELECT * FROM {q(e['child'])} rb_row WHERE EXISTS (SELECT 1 FROM rb_move m WHERE\n"
+            f"                  m.tbl = {_lit(e['parent'])} AND {match}) FOR UPDATE) AS rb_row\n"
             "         ON CONFLICT DO NOTHING;\n"
             "        GET DIAGNOSTICS n = ROW_COUNT; found := found + n;")
     if loop:
@@ -212,8 +212,8 @@ def _move_sql(wanted, tables, edges, keys, order) -> str:
                    "       nullif(current_setting('runbook.flow_run_id', true), '')\n"
                    f"  FROM rb_move WHERE tbl = {_lit(t)};")
     for t in order:        # children before the rows they refer to
-        match = " AND ".join(f"x.{q(c)} = (m.row_key ->> {_lit(c)})::{ty}" for c, ty in keys[t])
-        out.append(f"DELETE FROM {q(t)} x USING rb_move m WHERE m.tbl = {_lit(t)} AND {match};")
+        match = " AND ".join(f"rb_row.{q(c)} = (m.row_key ->> {_lit(c)})::{ty}" for c, ty in keys[t])
+        out.append(f"DELETE FROM {q(t)} rb_row USING rb_move m WHERE m.tbl = {_lit(t)} AND {match};")
     return "\n".join(out)
 
 
@@ -238,9 +238,10 @@ BEGIN
     FOR trig IN SELECT t.tgname, t.tgenabled FROM pg_trigger t
                  WHERE t.tgrelid = {reg}::regclass AND NOT t.tgisinternal AND t.tgenabled <> 'D'
                    AND (t.tgtype & 4) <> 0
-                   AND t.tgfoid <> coalesce(to_regprocedure('runbook.sync_renamed_columns()'), 0) LOOP
+                   AND NOT EXISTS (SELECT 1 FROM pg_proc p WHERE p.oid = t.tgfoid AND p.proname = 'sync_renamed_columns'
+                                    AND p.pronamespace::regnamespace::text = 'runbook') LOOP
         EXECUTE format('ALTER TABLE %s DISABLE TRIGGER %I', {reg}::regclass, trig.tgname);
-        disabled := disabled || (trig.tgenabled || trig.tgname);
+        disabled := disabled || (trig.tgenabled::text || trig.tgname::text);
     END LOOP;
     EXECUTE format('WITH back AS (DELETE FROM {qt} qq WHERE qq.migration_id = %L RETURNING qq.row_data) '
                    'INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM back, '

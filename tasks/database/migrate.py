@@ -214,23 +214,24 @@ def _backfill_relation(url: str, migration, section: Section, rel: str, opts: Mi
     side_effects, sample = state.get("side_effects", 0), state.get("sample", [])
     per_block = max(1, total // max(nblocks, 1))
     step = max(1, opts.batch_size // per_block)
-    sets = sql.SQL(", ").join(sql.SQL("{} = t.{}").format(sql.Identifier(n), sql.Identifier(o))
+    # rb_row, rb_b: aliases no column of a real table is likely to be called
+    sets = sql.SQL(", ").join(sql.SQL("{} = rb_row.{}").format(sql.Identifier(n), sql.Identifier(o))
                               for n, o in section.backfill_pairs)
-    differs = sql.SQL(" OR ").join(sql.SQL("t.{} IS DISTINCT FROM t.{}").format(sql.Identifier(n), sql.Identifier(o))
-                                   for n, o in section.backfill_pairs)
-    others = sql.SQL("md5((to_jsonb(t) - {}::text[])::text)").format(sql.Literal(new_cols))
+    differs = sql.SQL(" OR ").join(sql.SQL("rb_row.{} IS DISTINCT FROM rb_row.{}").format(
+        sql.Identifier(n), sql.Identifier(o)) for n, o in section.backfill_pairs)
+    others = sql.SQL("md5((to_jsonb(rb_row) - {}::text[])::text)").format(sql.Literal(new_cols))
     key_expr = (sql.SQL("jsonb_build_object({})").format(sql.SQL(", ").join(
-        sql.SQL("{}, t.{}").format(sql.Literal(k), sql.Identifier(k)) for k in key))
-        if key else sql.SQL("jsonb_build_object('ctid', t.ctid::text)"))
+        sql.SQL("{}, rb_row.{}").format(sql.Literal(k), sql.Identifier(k)) for k in key))
+        if key else sql.SQL("jsonb_build_object('ctid', rb_row.ctid::text)"))
     # b: the rows as they are (locked by the UPDATE that follows); a row another session
     # updated meanwhile has a new ctid and drops out of the join (its write went through the
     # sync trigger, so it needs no backfill)
     stmt = sql.SQL(
-        "WITH b AS MATERIALIZED (SELECT t.ctid AS tid, {others} AS h FROM ONLY {rel} AS t"
-        " WHERE t.ctid >= %s::tid AND t.ctid < %s::tid AND ({differs})),"
-        " u AS (UPDATE ONLY {rel} AS t SET {sets} FROM b"
-        " WHERE t.ctid >= %s::tid AND t.ctid < %s::tid AND t.ctid = b.tid"
-        " RETURNING b.h AS h0, {others} AS h1, {key} AS k)"
+        "WITH rb_b AS MATERIALIZED (SELECT rb_row.ctid AS tid, {others} AS h FROM ONLY {rel} AS rb_row"
+        " WHERE rb_row.ctid >= %s::tid AND rb_row.ctid < %s::tid AND ({differs})),"
+        " u AS (UPDATE ONLY {rel} AS rb_row SET {sets} FROM rb_b"
+        " WHERE rb_row.ctid >= %s::tid AND rb_row.ctid < %s::tid AND rb_row.ctid = rb_b.tid"
+        " RETURNING rb_b.h AS h0, {others} AS h1, {key} AS k)"
         " SELECT count(*), count(*) FILTER (WHERE h0 <> h1),"
         " coalesce(jsonb_agg(k) FILTER (WHERE h0 <> h1), '[]') FROM u").format(
         others=others, rel=_ident(rel), differs=differs, sets=sets, key=key_expr)

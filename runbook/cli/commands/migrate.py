@@ -7,7 +7,6 @@ import time
 from typing import Optional
 
 import typer
-from rich.table import Table
 
 from runbook.cli.app import app, console
 from runbook.errors import RunbookError
@@ -72,14 +71,13 @@ def status(migration_id: Optional[str] = ID, database_url: str = URL) -> None:  
 
     _connectable(database_url)
     ids = [migration_files.resolve_id(migration_id)] if migration_id else migration_files.known_ids()
-    table = Table("migration", "status", "checksum (ledger / code)", "objects recorded", "applied at")
     for mid in ids:
         m = migration_files.load(mid)
         state = ledger.migration_state(database_url, mid) or {}
-        table.add_row(mid, state.get("status", "not applied"),
-                      f"{(state.get('checksum') or '-')[:12]} / {m.checksum[:12]}",
-                      str(len(ledger.recorded_objects(database_url, mid))), str(state.get("applied_at") or "-"))
-    console.print(table)
+        typer.echo(f"{mid}: {state.get('status', 'not applied')}; checksum ledger "
+                   f"{(state.get('checksum') or '-')[:12]} / code {m.checksum[:12]}; "
+                   f"{len(ledger.recorded_objects(database_url, mid))} objects recorded; "
+                   f"applied at {state.get('applied_at') or '-'}")
 
 
 @migrate_app.command("plan")
@@ -92,17 +90,15 @@ def plan(migration_id: Optional[str] = ID, database_url: str = URL) -> None:  # 
     m = _load(migration_id)
     state = ledger.migration_state(database_url, m.id) or {}
     if getattr(m, "plan", None) and state.get("plan"):
-        console.print(f"-- {m.id}: {state['status']}; the plan kept in the ledger:", markup=False)
+        typer.echo(f"-- {m.id}: {state['status']}; the plan kept in the ledger:")
     if getattr(m, "plan", None) and not state.get("plan"):
-        console.print(m.plan(database_url).sql_text(), markup=False, highlight=False)
+        typer.echo(m.plan(database_url).sql_text())
     else:
         for s in m.up_sections(database_url, stored=state.get("plan")):
-            console.print(f"-- section {s.name}{'' if s.transactional else ' (no transaction)'}\n{s.preview()}\n",
-                          markup=False, highlight=False)
-    console.print("-- revert:", markup=False)
+            typer.echo(f"-- section {s.name}{'' if s.transactional else ' (no transaction)'}\n{s.preview()}\n")
+    typer.echo("-- revert:")
     for s in m.down_sections(database_url):
-        console.print(f"-- section {s.name}{'' if s.transactional else ' (no transaction)'}\n{s.preview()}\n",
-                      markup=False, highlight=False)
+        typer.echo(f"-- section {s.name}{'' if s.transactional else ' (no transaction)'}\n{s.preview()}\n")
 
 
 @migrate_app.command("apply")

@@ -23,6 +23,23 @@ async def ensure_pricing_pack(conn, price_date) -> str:
     return pack
 
 
+async def upsert_price(conn, symbol: str, price_date, close, volume=None) -> int:
+    """Insert or refresh one end-of-day close in the day's pack; returns rows written (0 for an
+    unknown symbol)."""
+    pack = await ensure_pricing_pack(conn, price_date)
+    result = await conn.execute(
+        """
+        INSERT INTO prices (security_id, pricing_pack_id, asof_date, close, volume, currency, source)
+        SELECT id, $2, $3::date, $4, $5, trading_currency, 'fmp'
+          FROM securities WHERE symbol = $1
+        ON CONFLICT (security_id, pricing_pack_id)
+        DO UPDATE SET close = EXCLUDED.close, volume = EXCLUDED.volume
+        """,
+        symbol, pack, to_date(price_date), close, volume,
+    )
+    return int(result.split()[-1])
+
+
 class DataHarvester(BaseAgent):
     name = "data_harvester"
     capabilities = ("get_price_history", "get_corporate_actions", "get_news_events",
@@ -52,17 +69,5 @@ class DataHarvester(BaseAgent):
         written = 0
         async with self.pool.acquire() as conn:
             for q in quotes:
-                pack = await ensure_pricing_pack(conn, q["price_date"])
-                await conn.execute(
-                    """
-                    INSERT INTO prices (security_id, pricing_pack_id, asof_date, close, volume,
-                                        currency, source)
-                    SELECT id, $2, $3::date, $4, $5, trading_currency, 'fmp'
-                      FROM securities WHERE symbol = $1
-                    ON CONFLICT (security_id, pricing_pack_id)
-                    DO UPDATE SET close = EXCLUDED.close, volume = EXCLUDED.volume
-                    """,
-                    q["symbol"], pack, q["price_date"], q["close"], q.get("volume"),
-                )
-                written += 1
+                written += await upsert_price(conn, q["symbol"], q["price_date"], q["close"], q.get("volume"))
         return {"written": written}
