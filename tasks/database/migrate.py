@@ -293,6 +293,9 @@ def apply(url: str, migration, opts: MigrationOptions | None = None,
     if state and state["status"] == "applied":
         report.sections_skipped = ["(already applied)"]
         return report
+    if state and state["status"] == "reverting":
+        raise RunbookError(f"migration {migration.id} has a revert that did not finish; revert it "
+                           "again before applying (the ledger still lists what the last apply did)")
     resuming = bool(state and state["status"] == "applying")
     if resuming:
         sections = migration.up_sections(url, stored=state.get("plan"))
