@@ -18,13 +18,12 @@ import time
 import uuid
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from common import Writer, build_template, clone, sample_ids  # noqa: E402
-
-from runbook.pg import drop_database  # noqa: E402
-from runbook.plan import MIGRATION_014, MIGRATION_015, MIGRATION_016  # noqa: E402
-from runbook.tasks.database import checksums, migrate, migration_files  # noqa: E402
+from bench.common import Writer, build_template, clone, sample_ids
+from runbook.pg import drop_database
+from runbook.plan import MIGRATION_014, MIGRATION_015, MIGRATION_016
+from runbook.tasks.database import checksums, migrate, migration_files
 
 DEFAULT_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 

@@ -9,7 +9,6 @@ import sys
 import threading
 import time
 import uuid
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -153,7 +152,7 @@ def test_database_code_is_carried_and_restored_exactly(demo_db):
         viewdef = conn.execute("SELECT pg_get_viewdef('v_open_lots'::regclass)").fetchone()[0]
         assert "quantity_open AS qty_open" in viewdef and "lots.qty_open" not in viewdef
         assert conn.execute("SELECT relacl::text FROM pg_class WHERE relname = 'v_open_lots'").fetchone()[0] \
-            == dict((r[0], r[2]) for r in before["relations"])["v_open_lots"]
+            == {r[0]: r[2] for r in before["relations"]}["v_open_lots"]
         assert conn.execute("SELECT count(*) FROM pg_proc WHERE proname = 'reduce_lot'").fetchone()[0] == 1
         lot, open_qty = conn.execute("SELECT id, qty_open FROM lots WHERE qty_open > 1 LIMIT 1").fetchone()
         with pytest.raises(psycopg.errors.RaiseException, match="only"):

@@ -227,6 +227,11 @@ def build_plan(url: str, migration_number: int, renames: tuple[ColumnRename, ...
             for ix in _indexes(conn, table):
                 if not added or not identifiers(ix["definition"].split(" ON ", 1)[1]) & set(added):
                     continue
+                if kind == "p":
+                    raise RunbookError(f"{table} is partitioned and its index {ix['name']} covers "
+                                       f"{', '.join(set(added))}: mirroring it needs an index per partition "
+                                       "built CONCURRENTLY and attached, which this runner does not do yet; "
+                                       "nothing was changed")
                 name = derived_name(ix["name"], added, taken, "new")
                 definition = rename_identifiers(ix["definition"].split(" ON ", 1)[1], added)
                 unique = "UNIQUE " if ix["definition"].startswith("CREATE UNIQUE") else ""
