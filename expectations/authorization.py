@@ -22,7 +22,7 @@ RIGHTS_HEADER = "X-DawsOS-Rights"
 
 def _audit(database_url: str, marker: str) -> dict[str, int]:
     with connect(database_url) as conn:
-        rows = conn.execute("SELECT action, count(*) FROM audit_log WHERE detail -> 'rights' ? %s"
+        rows = conn.execute("SELECT action, count(*) FROM audit_log WHERE details -> 'rights' ? %s"
                             " GROUP BY action", (marker,)).fetchall()
     return {a: n for a, n in rows}
 

@@ -17,12 +17,13 @@ def squawk_binary() -> str:
 
 
 def lint_migration(migration: Migration, lock_timeout_ms: int = 2000,
-                   pg_version: str = "15.0") -> GateResult:
-    """0 warnings, or a '-- squawk-ignore RULE' on the statement with a reason beside it."""
+                   pg_version: str = "15.0", url: str | None = None) -> GateResult:
+    """0 warnings, or a '-- squawk-ignore RULE' on the statement with a reason beside it. A
+    generated migration is linted as generated for the database at `url`."""
     findings: list[dict] = []
     with tempfile.TemporaryDirectory() as tmp:
         paths = []
-        for direction, sections in (("up", migration.up_sections()), ("down", migration.down_sections())):
+        for direction, sections in (("up", migration.up_sections(url)), ("down", migration.down_sections(url))):
             for s in sections:
                 if s.is_backfill:
                     continue

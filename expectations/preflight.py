@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 from runbook.context import RunContext
+from runbook.errors import RunbookError
 from runbook.expectations.lint import lint_migration
 from runbook.gate_result import GateResult
 from runbook.pg import connect
-from runbook.tasks.database import ledger
+from runbook.tasks.database import backfill_triggers, ledger
 from runbook.tasks.database.backup import check_disk_room
+from runbook.tasks.database.migrate import leaf_relations
 from runbook.tasks.database.migration_files import Migration
 
 
@@ -47,5 +49,36 @@ def disk_room(ctx: RunContext) -> GateResult:
 
 
 def preflight(ctx: RunContext, migration: Migration) -> list[GateResult]:
-    return [lint_migration(migration, ctx.lock_timeout_ms), drift(ctx.database_url, migration),
+    return [lint_migration(migration, ctx.lock_timeout_ms, url=ctx.database_url),
+            drift(ctx.database_url, migration), backfill_triggers_gate(ctx, migration),
             long_transactions(ctx.database_url), disk_room(ctx)]
+
+
+def backfill_triggers_gate(ctx: RunContext, migration: Migration) -> GateResult:
+    """The user triggers each backfill would fire, what they would change, and how the run keeps
+    them out; fails (naming trigger and columns) when it cannot and nobody accepted them."""
+    name = f"preflight:backfill-triggers:{migration.id}"
+    expectation = "no user trigger fires during a backfill, or its effect is kept out or accepted"
+    seen, refused = [], []
+    state = ledger.migration_state(ctx.database_url, migration.id)
+    if state and state["status"] == "applied":
+        return GateResult(name, True, expectation, observed="applied", expected="-")
+    with connect(ctx.database_url) as conn:
+        for s in migration.up_sections(ctx.database_url, stored=(state or {}).get("plan")):
+            if not s.is_backfill:
+                continue
+            new_cols = [n for n, _ in s.backfill_pairs]
+            for rel in leaf_relations(conn, s.backfill_table):
+                found = backfill_triggers.firing_triggers(conn, rel, new_cols)
+                if not found:
+                    continue
+                effects = backfill_triggers.probe(conn, rel, s.backfill_pairs[0][1])
+                try:
+                    how = backfill_triggers.plan(conn, rel, new_cols, ctx.accept_trigger_effects).describe()
+                except RunbookError as exc:
+                    how = "refused"
+                    refused.append(str(exc))
+                seen.append({"table": rel, "triggers": ", ".join(t.name for t in found),
+                             "would_change": ", ".join(effects) or "(nothing in the row)", "kept_out": how})
+    return GateResult(name, not refused, expectation, observed=refused[0] if refused else f"{len(seen)} tables",
+                      expected="kept out or accepted", sample=seen)

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from runbook.context import RunContext
 from runbook.expectations.evaluator import no_eval_gate
 from runbook.expectations.integrity import fk_catalog_gate
-from runbook.expectations.parity import parity_gate
 from runbook.expectations.smoke import smoke
 from runbook.expectations.week0.day1_2 import old_names_gate, parity_gates
 from runbook.expectations.week0.day3_4 import fk_indexes_gate, orphan_gates, pool_health_gate
@@ -29,7 +28,6 @@ from runbook.plan import (
     MIGRATION_014,
     MIGRATION_015,
     MIGRATION_016,
-    MIGRATION_017,
     SUPERSEDED_BY,
     WEEK0_DAY1_2,
     WEEK0_DAY3_4,
@@ -38,7 +36,6 @@ from runbook.plan import (
 )
 from runbook.target import DAWSOS
 from runbook.tasks.database import migrate, migration_files
-from runbook.tasks.database.migrate import primary_key
 from runbook.tasks.target.deploy import api
 
 DAY_1_2 = WEEK0_DAY1_2.flow_name
@@ -102,17 +99,8 @@ def migration_verifies(ctx: RunContext, view: LedgerView) -> list[GateResult]:
 
 
 def parity(ctx: RunContext, view: LedgerView) -> list[GateResult]:
-    """014's backfill pairs; after 017 only the pairs whose old column still exists."""
-    if MIGRATION_017 not in view.migrations:
-        return parity_gates(ctx.database_url, {})
-    out = []
-    with connect(ctx.database_url) as conn:
-        for s in migration_files.load(MIGRATION_014).up_sections():
-            if s.is_backfill and s.backfill_table != "lots":
-                key = primary_key(conn, s.backfill_table)[0]
-                out.append(parity_gate(ctx.database_url, s.backfill_table,
-                                       [(old, new) for new, old in s.backfill_pairs], key=key))
-    return out
+    """014's synced pairs whose old column still exists (after 017, not the contracted ones)."""
+    return parity_gates(ctx.database_url, {})
 
 
 def orphans(ctx: RunContext, _view: LedgerView | None = None) -> list[GateResult]:

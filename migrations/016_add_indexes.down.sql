@@ -4,4 +4,4 @@ SET statement_timeout = '0';
 
 -- runbook:section composite_indexes no-transaction
 DROP INDEX CONCURRENTLY IF EXISTS idx_lots_portfolio_security;
-DROP INDEX CONCURRENTLY IF EXISTS idx_transactions_portfolio_trade_date;
+DROP INDEX CONCURRENTLY IF EXISTS idx_transactions_portfolio_transaction_date;

@@ -27,6 +27,9 @@ class RunContext:
     dry_run: bool = False
     batch_size: int = 2000
     lock_timeout_ms: int = 2000
+    statement_timeout_ms: int = 600_000
+    idle_in_transaction_timeout_ms: int = 60_000
+    accept_trigger_effects: tuple[str, ...] = ()   # user triggers a backfill may fire (by name)
     extra: dict = field(default_factory=dict)
     target: str = ""                 # the fleet target's name (targets.toml); "" outside a fleet
     parameters: dict = field(default_factory=dict)   # the flow's own parameters beyond the common ones
@@ -62,6 +65,8 @@ def database_for(environment: Environment, settings: Settings) -> str:
 
 def build_context(flow_name: str, environment: str, flow_run_id: str, *, dry_run: bool = False,
                   batch_size: int = 2000, lock_timeout_ms: int = 2000,
+                  statement_timeout_ms: int = 600_000, idle_in_transaction_timeout_ms: int = 60_000,
+                  accept_trigger_effects: list[str] | tuple[str, ...] | None = None,
                   settings: Settings | None = None, target: str | None = None) -> RunContext:
     if environment not in ENVIRONMENTS:
         raise RunbookError(f"parameter environment must be 'staging' or 'production', not {environment!r}")
@@ -69,6 +74,10 @@ def build_context(flow_name: str, environment: str, flow_run_id: str, *, dry_run
         raise RunbookError(f"parameter batch_size must be between 1 and 1000000, not {batch_size}")
     if lock_timeout_ms < 10 or lock_timeout_ms > 600_000:
         raise RunbookError(f"parameter lock_timeout_ms must be between 10 and 600000, not {lock_timeout_ms}")
+    for name, value in (("statement_timeout_ms", statement_timeout_ms),
+                        ("idle_in_transaction_timeout_ms", idle_in_transaction_timeout_ms)):
+        if value < 100 or value > 86_400_000:
+            raise RunbookError(f"parameter {name} must be between 100 and 86400000, not {value}")
     s = settings or get_settings()
     if target:
         fleet = load_targets(s.runbook_targets)
@@ -96,4 +105,7 @@ def build_context(flow_name: str, environment: str, flow_run_id: str, *, dry_run
         workspace=Path(s.runbook_workspace).resolve(), backup_dir=Path(s.backup_dir).resolve(),
         flow_run_id=flow_run_id, staging_url=staging, api_url=api_url, target=target or "",
         api_token=s.target_api_token.get_secret_value() if s.target_api_token else None,
-        dry_run=dry_run, batch_size=batch_size, lock_timeout_ms=lock_timeout_ms)
+        dry_run=dry_run, batch_size=batch_size, lock_timeout_ms=lock_timeout_ms,
+        statement_timeout_ms=statement_timeout_ms,
+        idle_in_transaction_timeout_ms=idle_in_transaction_timeout_ms,
+        accept_trigger_effects=tuple(accept_trigger_effects or ()))

@@ -11,6 +11,14 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 
+class ColumnRename(NamedTuple):
+    """A column the plan renames (Week 0, Day 1-2): table.old becomes table.new. Data: the
+    runner reads the live catalog to decide what the expand phase does with it."""
+    table: str
+    old: str
+    new: str
+
+
 class ForeignKey(NamedTuple):
     """A link the plan constrains (Week 0, Task 2.1): child.column -> parent.id."""
     child: str
@@ -47,6 +55,7 @@ class TargetDescription:
     all_patterns_right: str       # the right that grants every pattern
     # -- the database changes of Week 0 -------------------------------------------------------
     code_renames: dict[str, str]                  # Day 1-2: code names old -> new (014)
+    column_renames: tuple[ColumnRename, ...]      # Day 1-2: database columns old -> new (014)
     first_runbook_migration: int                  # target history below this number is never rewritten
     foreign_keys: tuple[ForeignKey, ...]          # Day 3-4: what 015 constrains
     hot_queries: tuple[HotQuery, ...]             # Day 3-4: what 016's indexes must serve
@@ -54,9 +63,6 @@ class TargetDescription:
     contract_columns: tuple[str, ...]
     contract_rewrites: frozenset[tuple[str, str]] = field(default_factory=frozenset)
     # objects 017 itself rewrites or drops: (kind, name) as catalog queries report them
-
-    def quarantined_tables(self) -> list[str]:
-        return [fk.child for fk in self.foreign_keys]
 
     def history_excludes(self, migration_files: list[str]) -> list[str]:
         """Paths the rename and its gate leave alone: the schema DDL (it describes live tables,
@@ -83,17 +89,22 @@ DAWSOS = TargetDescription(
     all_patterns_right="patterns:execute",
     code_renames={"qty_open": "quantity_open", "qty_original": "quantity_original",
                   "as_of_date": "asof_date", "price_date": "asof_date"},
+    column_renames=(ColumnRename("lots", "qty_open", "quantity_open"),
+                    ColumnRename("lots", "qty_original", "quantity_original"),
+                    ColumnRename("prices", "price_date", "asof_date"),
+                    ColumnRename("portfolio_metrics", "as_of_date", "asof_date")),
     first_runbook_migration=14,
     foreign_keys=(ForeignKey("lots", "security_id", "securities"),
                   ForeignKey("transactions", "security_id", "securities")),
     hot_queries=(
         HotQuery("lots of one security in a portfolio", "lots", ("portfolio_id", "security_id"),
                  "SELECT id FROM lots WHERE portfolio_id = {portfolio_id} AND security_id = {security_id}"),
-        HotQuery("a portfolio's transactions, newest first", "transactions", ("portfolio_id", "trade_date"),
+        HotQuery("a portfolio's transactions, newest first", "transactions",
+                 ("portfolio_id", "transaction_date"),
                  "SELECT id FROM transactions WHERE portfolio_id = {portfolio_id} "
-                 "ORDER BY trade_date DESC LIMIT 50"),
+                 "ORDER BY transaction_date DESC LIMIT 50"),
     ),
     contract_table="lots",
     contract_columns=("qty_open", "qty_original"),
-    contract_rewrites=frozenset({("view", "v_open_lots"), ("trigger", "lots_sync_014 ON lots")}),
+    contract_rewrites=frozenset({("trigger", "lots_sync_014 ON lots")}),
 )

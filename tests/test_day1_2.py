@@ -74,7 +74,11 @@ def test_staging_then_production_then_rerun(target, slack_standin):
     prod = target.deploy["production"]
     code = (prod / "backend/app/services/trade_execution.py").read_text()
     assert "quantity_open" in code and "qty_open" not in code.replace("qty_opened_at", "")
-    assert (prod / "backend/db/migrations/007_add_lot_quantities.sql").read_text().count("qty_open") > 0
+    assert (prod / "backend/db/migrations/007_add_lot_qty_tracking.sql").read_text().count("qty_open") > 0
+    with connect(target.database_url) as conn:     # database code carried, no second overload
+        assert conn.execute("SELECT count(*) FROM pg_proc WHERE proname = 'reduce_lot'").fetchone()[0] == 1
+        assert "quantity_open" in conn.execute(
+            "SELECT prosrc FROM pg_proc WHERE oid = 'reduce_lot(uuid,numeric,date)'::regprocedure").fetchone()[0]
     assert git_ops.head(target.repo) == git_ops.git(target.repo, "rev-parse", "main")  # source untouched
     # a re-run is a no-op that still proves every gate
     again = standardize_fields(environment="production", require_approval=False)
@@ -97,20 +101,25 @@ def test_staging_then_production_then_rerun(target, slack_standin):
 
 
 def test_parity_failure_on_target_rolls_back(target, slack_standin):
-    """A row that mismatches on the target only (the rehearsal passes): apply is reverted."""
+    """A row that mismatches on the target only (the rehearsal passes): apply is reverted. The
+    mismatch is a write that bypasses the sync trigger (as a replication apply would), landing
+    on the target between the backfill and the parity gate."""
     dbname = database_name(target.staging_url)
+    ledger.ensure(target.staging_url)
     with connect(target.staging_url) as conn:
-        lot = conn.execute("SELECT id FROM lots ORDER BY id LIMIT 1").fetchone()[0]
+        lot = conn.execute("SELECT id FROM lots WHERE qty_open > 1 ORDER BY id LIMIT 1").fetchone()[0]
         conn.execute(f"""
-            CREATE FUNCTION corrupt_one() RETURNS trigger LANGUAGE plpgsql AS $$
+            CREATE FUNCTION public.corrupt_one() RETURNS trigger LANGUAGE plpgsql AS $$
             BEGIN
-              IF current_database() = '{dbname}' AND NEW.id = '{lot}' THEN
-                NEW.quantity_open := NEW.qty_open + 1;
+              IF current_database() = '{dbname}' AND NEW.id = '{MIGRATION_014}' AND NEW.status = 'applied' THEN
+                PERFORM set_config('session_replication_role', 'replica', true);
+                UPDATE public.lots SET quantity_open = qty_open - 0.5 WHERE id = '{lot}';
+                PERFORM set_config('session_replication_role', 'origin', true);
               END IF;
               RETURN NEW;
             END $$;
-            CREATE TRIGGER zz_corrupt BEFORE UPDATE ON lots FOR EACH ROW
-              WHEN (current_setting('runbook.backfill', true) = 'on') EXECUTE FUNCTION corrupt_one();""")
+            CREATE TRIGGER zz_corrupt AFTER INSERT OR UPDATE ON runbook.migrations FOR EACH ROW
+              EXECUTE FUNCTION public.corrupt_one();""")
     before = checksums.table_checksums(target.staging_url)
     from runbook.context import build_context
     from runbook.tasks.target.deploy import ensure_deployed
@@ -208,14 +217,16 @@ def test_writes_through_old_and_new_names(fresh_db):
         a, b = [r[0] for r in conn.execute("SELECT id FROM lots WHERE qty_open > 2 ORDER BY id LIMIT 2")]
         conn.execute("UPDATE lots SET qty_open = 1.5 WHERE id = %s", (a,))            # old code
         conn.execute("UPDATE lots SET quantity_open = 2.5 WHERE id = %s", (b,))       # new code
-        conn.execute("SELECT reduce_lot(%s, 0.5)", (a,))                              # database code
+        conn.execute("SELECT reduce_lot(%s, 0.5, '2025-11-03')", (a,))                # database code
         pid, sid = conn.execute("SELECT portfolio_id, security_id FROM lots LIMIT 1").fetchone()
         old_row = conn.execute(
-            "INSERT INTO lots (portfolio_id, security_id, quantity, cost_basis, acquisition_date,"
-            " qty_original, qty_open) VALUES (%s, %s, 3, 30, '2025-01-02', 3, 3) RETURNING id", (pid, sid)).fetchone()[0]
+            "INSERT INTO lots (portfolio_id, security_id, symbol, quantity, cost_basis, cost_basis_per_share,"
+            " acquisition_date, qty_original, qty_open) VALUES (%s, %s, 'X', 3, 30, 10, '2025-01-02', 3, 3)"
+            " RETURNING id", (pid, sid)).fetchone()[0]
         new_row = conn.execute(
-            "INSERT INTO lots (portfolio_id, security_id, quantity, cost_basis, acquisition_date,"
-            " quantity_original, quantity_open) VALUES (%s, %s, 4, 40, '2025-01-02', 4, 2) RETURNING id", (pid, sid)).fetchone()[0]
+            "INSERT INTO lots (portfolio_id, security_id, symbol, quantity, cost_basis, cost_basis_per_share,"
+            " acquisition_date, quantity_original, quantity_open) VALUES (%s, %s, 'X', 4, 40, 10, '2025-01-02', 4, 2)"
+            " RETURNING id", (pid, sid)).fetchone()[0]
         rows = dict((r[0], r[1:]) for r in conn.execute(
             "SELECT id, qty_open, quantity_open, qty_original, quantity_original FROM lots WHERE id = ANY(%s)",
             ([a, b, old_row, new_row],)))

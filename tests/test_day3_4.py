@@ -29,7 +29,7 @@ def _fks(url: str) -> dict[str, bool]:
 
 def _orphans(url: str) -> dict[str, int]:
     with connect(url) as conn:
-        return {t: conn.execute(f"SELECT count(*) FROM {t} x WHERE NOT EXISTS "
+        return {t: conn.execute(f"SELECT count(*) FROM {t} x WHERE x.security_id IS NOT NULL AND NOT EXISTS "
                                 f"(SELECT 1 FROM securities s WHERE s.id = x.security_id)").fetchone()[0]
                 for t in ("lots", "transactions")}
 
@@ -41,21 +41,23 @@ def test_duplicate_definitions_found_and_removed(tmp_path):
     shutil.copytree(TEMPLATE, repo)
     found = {t: sorted(d.path for d in ds) for t, ds in duplicates(repo).items()}
     assert found == {
-        "public.audit_log": ["backend/db/migrations/010_audit_log.sql", "backend/db/schema/audit.sql"],
-        "public.position_factor_betas": ["backend/db/migrations/009_factor_and_scenario_tables.sql",
-                                         "backend/db/schema/factors.sql"],
-        "public.scenario_shocks": ["backend/db/migrations/009_factor_and_scenario_tables.sql",
-                                   "backend/db/schema/factors.sql"]}
-    m009 = repo / "backend/db/migrations/009_factor_and_scenario_tables.sql"
+        "public.audit_log": ["backend/db/migrations/009_jwt_auth.sql",
+                             "backend/db/migrations/010_add_users_and_audit_log.sql", "backend/db/schema/auth.sql"],
+        "public.position_factor_betas": ["backend/db/migrations/009_add_scenario_dar_tables.sql",
+                                         "backend/db/schema/scenario_factor_tables.sql"],
+        "public.scenario_shocks": ["backend/db/migrations/009_add_scenario_dar_tables.sql",
+                                   "backend/db/schema/scenario_factor_tables.sql"],
+        "public.users": ["backend/db/migrations/010_add_users_and_audit_log.sql", "backend/db/schema/auth.sql"]}
+    m009 = repo / "backend/db/migrations/009_add_scenario_dar_tables.sql"
     before = m009.read_bytes()
     preview = dedupe(repo, dry_run=True)
     assert m009.read_bytes() == before and "-CREATE TABLE IF NOT EXISTS scenario_shocks" in preview.diff()
     report = dedupe(repo)
-    assert len(report.removed) == 3 and not report.unresolved
+    assert len(report.removed) == 5 and not report.unresolved
     assert duplicates(repo) == {}
     text = m009.read_text()
-    assert "CREATE TABLE" not in text and "INSERT INTO schema_migrations" in text   # the rest stays
-    assert (repo / "backend/db/schema/factors.sql").read_text().count("CREATE TABLE") == 2
+    assert "CREATE TABLE IF NOT EXISTS" not in text and "CREATE TABLE dar_history" in text   # the rest stays
+    assert (repo / "backend/db/schema/scenario_factor_tables.sql").read_text().count("CREATE TABLE") == 2
     assert dedupe(repo).removed == []      # idempotent
 
 
@@ -84,7 +86,13 @@ def test_pool_codemod_on_template(tmp_path):
 def test_staging_run_quarantines_constrains_indexes_and_pools(target, slack_standin):
     url = target.staging_url
     lots_before = int(checksums.table_checksums(url, ["lots"])["lots"].split(":")[0])
-    assert _orphans(url) == {"lots": lots_before // 200, "transactions": lots_before // 200}   # 0.5%
+    orphans_before = _orphans(url)
+    assert orphans_before["lots"] == lots_before // 200                      # 0.5%
+    with connect(url) as conn:         # cash flows of orphan transactions must move with them
+        flows = conn.execute("SELECT count(*) FROM portfolio_cash_flows c JOIN transactions t ON t.id = c.transaction_id"
+                             " WHERE NOT EXISTS (SELECT 1 FROM securities s WHERE s.id = t.security_id)"
+                             "   AND t.security_id IS NOT NULL").fetchone()[0]
+    assert flows >= 1
 
     out = integrity_and_pooling(environment="staging")
 
@@ -96,20 +104,21 @@ def test_staging_run_quarantines_constrains_indexes_and_pools(target, slack_stan
     with connect(url) as conn:
         moved = dict(conn.execute(
             "SELECT 'lots', count(*) FROM quarantine.lots UNION ALL "
-            "SELECT 'transactions', count(*) FROM quarantine.transactions").fetchall())
+            "SELECT 'transactions', count(*) FROM quarantine.transactions UNION ALL "
+            "SELECT 'portfolio_cash_flows', count(*) FROM quarantine.portfolio_cash_flows").fetchall())
         runs = {r[0] for r in conn.execute("SELECT flow_run_id FROM quarantine.lots").fetchall()}
         indexes = {r[0] for r in conn.execute(
             "SELECT indexrelid::regclass::text FROM pg_index WHERE indisvalid AND indrelid IN "
             "('lots'::regclass, 'transactions'::regclass)").fetchall()}
-    assert moved == {"lots": lots_before // 200, "transactions": lots_before // 200}
+    assert moved == {**orphans_before, "portfolio_cash_flows": flows}
     assert len(runs) == 1 and None not in runs
-    assert {"idx_lots_portfolio_security", "idx_transactions_portfolio_trade_date",
+    assert {"idx_lots_portfolio_security", "idx_transactions_portfolio_transaction_date",
             "idx_lots_security_id", "idx_transactions_security_id"} <= indexes
     # the deployed code: pool configured, reported by the running API; duplicates gone
     deployed = target.deploy["staging"]
     assert "max_size=POOL_MAX_SIZE" in (deployed / "backend/app/core/database.py").read_text()
     assert duplicates(deployed) == {}
-    assert "CREATE TABLE" not in (deployed / "backend/db/migrations/010_audit_log.sql").read_text()
+    assert "CREATE TABLE" not in (deployed / "backend/db/migrations/010_add_users_and_audit_log.sql").read_text()
     assert "min_size" not in (target.repo / "backend/app/core/database.py").read_text()  # source HEAD unmoved
     server = ApiServer(deployed, url)          # the deployed API, as the pool gate saw it
     try:
@@ -133,7 +142,7 @@ def _inject_orphan_after_quarantine(url: str, injected: dict, ready: threading.E
             deadline = time.monotonic() + 120
             while time.monotonic() < deadline:
                 done = app.execute("SELECT count(*) FROM runbook.migration_sections WHERE migration_id = "
-                                   "'015_add_fk_constraints' AND section = 'quarantine_transactions'"
+                                   "'015_add_fk_constraints' AND section = 'quarantine_rows'"
                                    ).fetchone()[0] if app.execute(
                     "SELECT to_regclass('runbook.migration_sections')").fetchone()[0] else 0
                 if done:
@@ -205,7 +214,7 @@ def test_late_gate_failure_reverts_code_indexes_fks_and_quarantine(target, slack
     deployed = target.deploy["staging"]
     assert git_ops.head(deployed) == git_ops.head(target.repo)             # code reverted and redeployed
     assert "min_size" not in (deployed / "backend/app/core/database.py").read_text()
-    assert "CREATE TABLE" in (deployed / "backend/db/migrations/010_audit_log.sql").read_text()
+    assert "CREATE TABLE" in (deployed / "backend/db/migrations/010_add_users_and_audit_log.sql").read_text()
     alert = slack_standin.bodies()
     assert "schema:rebuild-matches-live" in alert and "hotfix_note" in alert
     assert "code:pool-config" in alert and "015_add_fk_constraints:apply" in alert   # what was rolled back

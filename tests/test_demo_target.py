@@ -25,6 +25,7 @@ from runbook.tasks.database.schema_build import load_schema
 TEMPLATE = Path(__file__).resolve().parents[1] / "demo" / "template"
 BACKEND = TEMPLATE / "backend"
 ROWS = 2000
+SCHEMA_FILES = {p.name for p in (BACKEND / "db" / "schema").glob("*.sql")}
 PATTERNS = [
     "buffett_checklist", "corporate_actions_upcoming", "cycle_deleveraging_scenarios",
     "export_portfolio_report", "holding_deep_dive", "macro_cycles_overview",
@@ -79,35 +80,51 @@ def free_port() -> int:
 
 def test_schema_seed_and_determinism(fresh_db, admin_url):
     applied = load_schema(fresh_db, TEMPLATE)
-    migrations = [f for f in applied if f[:3].isdigit()]
-    assert len(migrations) == 13 and migrations[0].startswith("001_")
-    assert "007_add_lot_quantities.sql" in applied
-    # idempotent: a second run applies cleanly
-    assert load_schema(fresh_db, TEMPLATE) == applied
+    migrations = [f for f in applied if f[:3].isdigit() and f not in SCHEMA_FILES]
+    assert migrations[0].startswith("005_") and "007_add_lot_qty_tracking.sql" in migrations
+    numbers = [f[:3] for f in migrations]
+    assert numbers.count("009") == 2 and numbers.count("010") == 2      # colliding numbers
 
     counts = seed(fresh_db, ROWS)
-    assert counts["portfolios"] == 5
+    assert counts["portfolios"] == 5 and counts["users"] == 4
     assert counts["securities"] == 500
-    assert counts["lots"] == ROWS and counts["transactions"] == ROWS
+    assert counts["lots"] == ROWS
     assert counts["prices"] == 500 * 30
     assert counts["portfolio_metrics"] == 5 * 30
     assert counts["macro_indicators"] == 6 * 60
 
     with psycopg.connect(fresh_db) as conn:
-        for table in ("lots", "transactions"):
-            orphans = conn.execute(
-                f"SELECT count(*) FROM {table} x WHERE NOT EXISTS "
-                f"(SELECT 1 FROM securities s WHERE s.id = x.security_id)").fetchone()[0]
-            assert orphans == ROWS // 200, table
-            assert orphans / ROWS == 0.005
-        closed, bad = conn.execute(
-            "SELECT count(*) FILTER (WHERE qty_open = 0 AND closed_date IS NOT NULL), "
-            "       count(*) FILTER (WHERE qty_open < 0 OR qty_open > qty_original "
-            "                         OR qty_original <> quantity "
-            "                         OR (qty_open = 0) <> (closed_date IS NOT NULL)) FROM lots"
-        ).fetchone()
-        assert closed == ROWS * 15 // 100 and bad == 0
-        assert conn.execute("SELECT count(*) FROM v_open_lots").fetchone()[0] == ROWS - closed
+        q = conn.execute
+        orphan_lots = q("SELECT count(*) FROM lots x WHERE NOT EXISTS "
+                        "(SELECT 1 FROM securities s WHERE s.id = x.security_id)").fetchone()[0]
+        assert orphan_lots == ROWS // 200 and orphan_lots / ROWS == 0.005
+        orphan_txns, with_security = q(
+            "SELECT count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM securities s WHERE s.id = x.security_id)),"
+            " count(*) FROM transactions x WHERE security_id IS NOT NULL").fetchone()
+        assert 0.004 < orphan_txns / with_security < 0.006
+        # closed lots keep quantity > 0; partial lots diverge from qty_original; > 6 decimals
+        closed, partial, bad, fine_scale = q(
+            "SELECT count(*) FILTER (WHERE qty_open = 0 AND NOT is_open AND closed_date IS NOT NULL),"
+            "       count(*) FILTER (WHERE qty_open > 0 AND qty_open < qty_original),"
+            "       count(*) FILTER (WHERE qty_open < 0 OR qty_open > qty_original OR quantity <= 0"
+            "                         OR (qty_open = 0) <> (closed_date IS NOT NULL)),"
+            "       count(*) FILTER (WHERE scale(qty_open) > 6 OR scale(qty_original) > 6) FROM lots").fetchone()
+        assert closed == ROWS // 5 and partial == ROWS // 5 and bad == 0 and fine_scale > ROWS // 2
+        # SELLs point at their lots (the sells of a linked lot add up), cash flows at transactions
+        linked_sells, mismatched = q(
+            "SELECT count(*), count(*) FILTER (WHERE s.sold <> l.qty_original - l.qty_open) FROM lots l"
+            " JOIN (SELECT lot_id, sum(quantity) AS sold FROM transactions WHERE transaction_type = 'SELL'"
+            "       GROUP BY lot_id) s ON s.lot_id = l.id").fetchone()
+        assert linked_sells > ROWS // 3 and mismatched == 0
+        assert q("SELECT count(*) FROM portfolio_cash_flows c JOIN transactions t ON t.id = c.transaction_id"
+                 " WHERE NOT EXISTS (SELECT 1 FROM securities s WHERE s.id = t.security_id)"
+                 "   AND t.security_id IS NOT NULL").fetchone()[0] >= 1
+        assert q("SELECT count(*) FROM transactions t JOIN lots l ON l.id = t.lot_id"
+                 " WHERE NOT EXISTS (SELECT 1 FROM securities s WHERE s.id = l.security_id)").fetchone()[0] >= 1
+        # the real schema's facts: no price_date / as_of_date / trade_date; reduce_lot(uuid, numeric, date)
+        assert q("SELECT count(*) FROM information_schema.columns WHERE table_schema = 'public'"
+                 " AND column_name IN ('price_date', 'as_of_date', 'trade_date')").fetchone()[0] == 0
+        assert q("SELECT to_regprocedure('reduce_lot(uuid, numeric, date)') IS NOT NULL").fetchone()[0]
         first = {t: table_checksum(conn, t) for t in TABLES}
 
     other = recreate_database(admin_url, f"rbtest_{uuid.uuid4().hex[:10]}")

@@ -128,7 +128,7 @@ def test_verification_catches_drift_contract_refuses_and_rollback(target, slack_
     with pytest.raises(RunbookError, match="code:old-names"):
         contract_quantity_fields(environment="staging", min_green_days=1)
     with connect(target.staging_url) as conn:   # drift 2: an index 014 created is dropped
-        conn.execute("DROP INDEX idx_lots_open_quantity")
+        conn.execute("DROP INDEX idx_lots_quantity_open")
     slack_standin.clear()
     with pytest.raises(RunbookError, match="gate\\(s\\) failed"):
         verification(environment="staging")

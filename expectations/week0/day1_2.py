@@ -10,7 +10,7 @@ from runbook.plan import MIGRATION_014
 from runbook.target import DAWSOS
 from runbook.tasks.code.rename import find_old_names
 from runbook.tasks.code.transforms import rename_excludes
-from runbook.tasks.database import migration_files
+from runbook.tasks.database import expand, migrate
 from runbook.tasks.database.migrate import primary_key
 
 
@@ -28,19 +28,32 @@ def plan_validation_gate(url: str) -> GateResult:
                       details={"queries": out["queries"], "error": out.get("data_error")})
 
 
+def side_effects_gate(url: str, migration_id: str = MIGRATION_014) -> GateResult:
+    """Every other column of every row the backfill updated is unchanged (each batch compared
+    the rows' other columns before and after), unless the operator accepted the triggers."""
+    seen = migrate.backfill_side_effects(url, migration_id)
+    bad = {t: s for t, s in seen.items() if s["rows"] and not s["triggers"].startswith("fire, accepted")}
+    return GateResult(name=f"backfill-side-effects:{migration_id}", passed=not bad,
+                      expectation="the backfill changed no column but the new ones (user triggers kept out)",
+                      observed=sum(s["rows"] for s in bad.values()), expected=0,
+                      sample=[{"table": t, "row": k} for t, s in bad.items() for k in s["sample"]][:10],
+                      details={"tables": seen})
+
+
 def parity_gates(url: str, data: dict) -> list[GateResult]:
-    """Parity of every column pair 014 backfills (one GX scan per table), and the plan's own
-    validation queries."""
-    m = migration_files.load(MIGRATION_014)
+    """Parity of every column pair 014 keeps in sync (one GX scan per table), the backfill's
+    side effects, and the plan's own validation queries (while lots has both names)."""
     rows = (data or {}).get("rows") or {}
     out = []
+    pairs = expand.synced_pairs(url, MIGRATION_014)
     with connect(url) as conn:
-        keys = {s.backfill_table: primary_key(conn, s.backfill_table) for s in m.up_sections() if s.is_backfill}
-    for s in m.up_sections():
-        if s.is_backfill:
-            out.append(parity_gate(url, s.backfill_table, s.backfill_pairs, key=keys[s.backfill_table][0],
-                                   expected_rows=rows.get(s.backfill_table)))
-    return [*out, plan_validation_gate(url)]
+        keys = {table: primary_key(conn, table) for table in pairs}
+    for table, table_pairs in pairs.items():
+        out.append(parity_gate(url, table, table_pairs, key=keys[table][0], expected_rows=rows.get(table)))
+    out.append(side_effects_gate(url))
+    if "lots" in pairs and len(pairs["lots"]) == 2:
+        out.append(plan_validation_gate(url))
+    return out
 
 
 def old_names_gate(ctx: RunContext) -> GateResult:

@@ -40,7 +40,7 @@ def integrity_gates(url: str, data: dict) -> list[GateResult]:
     dispose_runner(url)   # the rehearsal database is recreated under the same name: no stale pool
     try:
         rows_before = (data or {}).get("rows")
-        return integrity_suite(url) + [accounted_gate(url, DAWSOS.quarantined_tables(), MIGRATION_015, rows_before)]
+        return integrity_suite(url) + [accounted_gate(url, quarantine.tables(url), MIGRATION_015, rows_before)]
     finally:
         dispose_runner(url)
 

@@ -54,10 +54,12 @@ class _:
         # best effort: an audit outage is logged, it does not stop the patterns
         try:
             async with database.get_pool().acquire() as conn:
+                # the request carries no verified user yet: the system administrator acts
                 await conn.execute(
-                    "INSERT INTO audit_log (actor, action, detail) VALUES ($1, $2, $3::jsonb)",
-                    "pattern_orchestrator", action,
-                    json.dumps({"pattern_id": pattern_id, "rights": sorted(rights or [])}))
+                    "INSERT INTO audit_log (user_id, action, resource_type, resource_id, details)"
+                    " VALUES ('00000000-0000-0000-0000-000000000000', $1, 'pattern', $2, $3::jsonb)",
+                    action, pattern_id,
+                    json.dumps({"actor": "pattern_orchestrator", "rights": sorted(rights or [])}))
         except Exception as exc:  # noqa: BLE001
             log.warning("audit %s of %s not written: %s", action, pattern_id, exc)
 '''

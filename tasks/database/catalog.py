@@ -5,11 +5,13 @@ from __future__ import annotations
 from psycopg import sql
 
 from runbook.pg import connect
+from runbook.tasks.database.sql_rewrite import identifiers
 
 
 def column_references(url: str, table: str, columns: list[str]) -> list[dict]:
-    """Database code that still uses `columns` of `table`: views (pg_depend), functions
-    (their source text, word-bounded) and triggers (their arguments or WHEN clause)."""
+    """Database code that still uses `columns` of `table`: views (pg_depend), functions (an
+    identifier of their body, as PostgreSQL's scanner reads it: not a string, a comment or a
+    longer name) and triggers (their arguments or WHEN clause)."""
     pattern = "(^|[^A-Za-z0-9_])(" + "|".join(columns) + ")($|[^A-Za-z0-9_])"
     with connect(url) as conn:
         views = conn.execute(sql.SQL(
@@ -21,11 +23,13 @@ def column_references(url: str, table: str, columns: list[str]) -> list[dict]:
                 WHERE d.classid = 'pg_rewrite'::regclass AND d.refobjid = to_regclass({t})
                   AND v.oid <> d.refobjid AND a.attname = ANY({cols})""").format(
             t=sql.Literal(table), cols=sql.Literal(columns))).fetchall()
-        funcs = conn.execute(
-            """SELECT 'function', p.oid::regprocedure::text, substring(p.prosrc from %s)
+        candidates = conn.execute(
+            """SELECT 'function', p.oid::regprocedure::text, p.prosrc
                  FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
                 WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND p.prosrc ~ %s""",
-            (pattern, pattern)).fetchall()
+            (pattern,)).fetchall()
+        funcs = [(k, n, ", ".join(sorted(identifiers(src) & set(columns))))
+                 for k, n, src in candidates if identifiers(src) & set(columns)]
         trigs = conn.execute(
             """SELECT 'trigger', t.tgname || ' ON ' || t.tgrelid::regclass::text, NULL
                  FROM pg_trigger t

@@ -40,11 +40,15 @@ def missing(url: str, schema: str = "public") -> list[tuple[str, list[str]]]:
 
 
 def create_missing(url: str, lock_timeout_ms: int = 2000, schema: str = "public") -> list[str]:
-    """Build an index for every unindexed FK; returns the names built (for revert)."""
+    """Build an index for every unindexed FK; returns the names built (the step's ledger
+    record: its revert drops these and nothing else). A valid index that already has the
+    generated name is someone's own (it does not cover the FK, or the FK would not be missing):
+    it is left alone and the new index gets another name. An INVALID one is what an interrupted
+    build of ours left: it is dropped and rebuilt."""
     built = []
     opts = MigrationOptions(lock_timeout_ms=lock_timeout_ms)
     for table, columns in missing(url, schema):
-        name = index_name(table, columns)
+        name = _free_name(url, schema, index_name(table, columns))
         ident = sql.Identifier(schema, name)
         create = sql.SQL("CREATE INDEX CONCURRENTLY {} ON {} ({})").format(
             sql.Identifier(name), sql.Identifier(schema, table), sql.SQL(", ").join(map(sql.Identifier, columns)))
@@ -52,12 +56,27 @@ def create_missing(url: str, lock_timeout_ms: int = 2000, schema: str = "public"
         def attempt(create=create, ident=ident) -> None:
             with connect(url, autocommit=True) as conn:
                 conn.execute(f"SET lock_timeout = '{int(lock_timeout_ms)}ms'")
-                # an interrupted earlier build leaves an INVALID index of that name: rebuild it
-                conn.execute(sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(ident))
+                valid = conn.execute("SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass(%s)",
+                                     (ident.as_string(conn),)).fetchone()
+                if valid is not None and not valid[0]:
+                    conn.execute(sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(ident))
                 conn.execute(create)
         with_lock_retry(attempt, opts, f"index {name} on {table} ({', '.join(columns)})")
         built.append(name)
     return built
+
+
+def _free_name(url: str, schema: str, name: str) -> str:
+    """`name`, or `name_2`, `name_3`... when a valid relation already holds it."""
+    with connect(url) as conn:
+        candidate, n = name, 2
+        while True:
+            row = conn.execute("SELECT i.indisvalid FROM pg_class c LEFT JOIN pg_index i ON i.indexrelid = c.oid"
+                               " WHERE c.oid = to_regclass(%s)",
+                               (sql.Identifier(schema, candidate).as_string(conn),)).fetchone()
+            if row is None or row[0] is False:      # free, or our interrupted build
+                return candidate
+            candidate, n = f"{name[:60]}_{n}", n + 1
 
 
 def drop(url: str, names: list[str], lock_timeout_ms: int = 2000, schema: str = "public") -> None:

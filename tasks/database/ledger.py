@@ -84,6 +84,36 @@ def mark_section(conn: psycopg.Connection, migration_id: str, section: str) -> N
                  " ON CONFLICT DO NOTHING", (migration_id, section))
 
 
+def set_plan(url: str, migration_id: str, plan: list[dict] | None) -> None:
+    with cursor(url) as cur:
+        cur.execute("UPDATE runbook.migrations SET plan = %s WHERE id = %s",
+                    (json.dumps(plan) if plan is not None else None, migration_id))
+
+
+def record_objects(conn: psycopg.Connection, migration_id: str, objects: list[dict]) -> None:
+    """In the caller's transaction: the objects a section created or changed."""
+    for o in objects:
+        conn.execute("INSERT INTO runbook.migration_objects (migration_id, kind, name, action, prior, detail)"
+                     " VALUES (%s, %s, %s, %s, %s, %s)",
+                     (migration_id, o["kind"], o["name"], o["action"], o.get("prior"),
+                      json.dumps(o.get("detail") or {})))
+
+
+def recorded_objects(url: str, migration_id: str) -> list[dict]:
+    """What an apply created or changed and no revert has undone yet, oldest first."""
+    with cursor(url) as cur:
+        cur.execute("SELECT to_regclass('runbook.migration_objects') IS NOT NULL AS present")
+        if not cur.fetchone()["present"]:
+            return []
+        cur.execute("SELECT * FROM runbook.migration_objects WHERE migration_id = %s ORDER BY id",
+                    (migration_id,))
+        return cur.fetchall()
+
+
+def forget_objects(conn: psycopg.Connection, ids: list[int]) -> None:
+    conn.execute("DELETE FROM runbook.migration_objects WHERE id = ANY(%s)", (ids,))
+
+
 def forget_migration(url: str, migration_id: str) -> None:
     with cursor(url) as cur:
         cur.execute("DELETE FROM runbook.migration_sections WHERE migration_id = %s", (migration_id,))

@@ -1,9 +1,13 @@
-"""Run a migration triad against a database: apply (resumable), verify, revert.
+"""Run a migration against a database: apply (resumable), verify, revert.
 
-Every section runs in a short transaction with lock_timeout; a lock timeout is retried with
-exponential backoff instead of queueing behind (and in front of) application traffic.
-Backfills are batches of contiguous heap blocks (TID ranges), each its own transaction, checkpointed in
-the ledger, so a killed run resumes where it stopped.
+A migration is a triad of files (migration_files) or generated from the catalog (expand). Every
+section runs in a short transaction with lock_timeout, statement_timeout and
+idle_in_transaction_session_timeout; a lock timeout is retried with exponential backoff instead
+of queueing behind (and in front of) application traffic. An INVALID index left by an
+interrupted CREATE INDEX CONCURRENTLY is dropped and rebuilt. Backfills are batches of
+contiguous heap blocks (TID ranges) of each leaf partition, each its own transaction,
+checkpointed in the ledger, so a killed run resumes where it stopped; user triggers are kept out
+of them (backfill_triggers) and each batch proves it changed no other column.
 """
 from __future__ import annotations
 
@@ -18,8 +22,9 @@ from psycopg import errors, sql
 from runbook.errors import RunbookError
 from runbook.gate_result import GateResult
 from runbook.pg import connect
-from runbook.tasks.database import ledger
-from runbook.tasks.database.migration_files import Migration, Section
+from runbook.tasks.database import backfill_triggers, ledger
+from runbook.tasks.database.migration_files import Section
+from runbook.tasks.database.sql_rewrite import identifiers
 
 log = logging.getLogger("runbook.migrate")
 Progress = Callable[[str, int, int], None]   # (table, rows_done, rows_total)
@@ -29,12 +34,21 @@ Progress = Callable[[str, int, int], None]   # (table, rows_done, rows_total)
 class MigrationOptions:
     batch_size: int = 2000
     lock_timeout_ms: int = 2000
+    statement_timeout_ms: int = 600_000           # any one statement of a section
+    idle_in_transaction_timeout_ms: int = 60_000  # a section's transaction left idle (a hung client)
     retries: int = 8
     backoff_s: float = 0.05
     flow_run_id: str | None = None
     progress: Progress | None = None
+    # user triggers the backfill would fire: names whose side effects the operator accepts
+    accept_trigger_effects: tuple[str, ...] = ()
     # for crash tests: stop (raise) after this many backfill batches
     stop_after_batches: int | None = None
+
+    def session_settings(self) -> dict[str, str]:
+        return {"lock_timeout": f"{int(self.lock_timeout_ms)}ms",
+                "statement_timeout": f"{int(self.statement_timeout_ms)}ms",
+                "idle_in_transaction_session_timeout": f"{int(self.idle_in_transaction_timeout_ms)}ms"}
 
 
 @dataclass
@@ -44,6 +58,7 @@ class ApplyReport:
     sections_skipped: list[str] = field(default_factory=list)
     rows_backfilled: dict[str, int] = field(default_factory=dict)
     lock_retries: int = 0
+    triggers_kept_out: dict[str, str] = field(default_factory=dict)   # table -> how
 
 
 def with_lock_retry(fn, opts: MigrationOptions, what: str, report: ApplyReport | None = None):
@@ -62,22 +77,37 @@ def with_lock_retry(fn, opts: MigrationOptions, what: str, report: ApplyReport |
             delay = min(delay * 2, 5.0)
 
 
-def _run_section(url: str, migration: Migration, section: Section, opts: MigrationOptions,
+def _settings(conn: psycopg.Connection, opts: MigrationOptions, local: bool) -> None:
+    for name, value in opts.session_settings().items():
+        conn.execute("SELECT set_config(%s, %s, %s)", (name, value, local))
+
+
+def _run_section(url: str, migration, section: Section, opts: MigrationOptions,
                  mark: bool, report: ApplyReport | None = None) -> None:
     def attempt():
         if section.transactional:
             with connect(url) as conn:
-                conn.execute(f"SET LOCAL lock_timeout = '{int(opts.lock_timeout_ms)}ms'")
+                _settings(conn, opts, local=True)
                 # migrations record which run did what (e.g. quarantined rows)
                 conn.execute("SELECT set_config('runbook.flow_run_id', %s, true)", (opts.flow_run_id or "",))
+                conn.execute("SELECT set_config('runbook.migration_id', %s, true)", (migration.id,))
                 conn.execute(section.sql)
+                ledger.record_objects(conn, migration.id, section.objects)
+                if section.forget:
+                    ledger.forget_objects(conn, section.forget)
                 if mark:
                     ledger.mark_section(conn, migration.id, section.name)
         else:
             with connect(url, autocommit=True) as conn:
-                conn.execute(f"SET lock_timeout = '{int(opts.lock_timeout_ms)}ms'")
+                _settings(conn, opts, local=False)
+                # intent first: a name free when the plan was made is this migration's even if
+                # the run dies between the CREATE and its record
+                ledger.record_objects(conn, migration.id, section.objects)
                 for stmt in _statements(section.sql):
+                    _drop_invalid_index(conn, stmt)
                     conn.execute(stmt)
+                if section.forget:
+                    ledger.forget_objects(conn, section.forget)
                 if mark:
                     ledger.mark_section(conn, migration.id, section.name)
     with_lock_retry(attempt, opts, f"{migration.id}:{section.name}", report)
@@ -88,6 +118,26 @@ def _statements(text: str) -> list[str]:
     import pglast
 
     return [s.strip() for s in pglast.split(text) if s.strip()]
+
+
+def _drop_invalid_index(conn: psycopg.Connection, statement: str) -> None:
+    """Before CREATE INDEX CONCURRENTLY: an INVALID index of that name is what an interrupted
+    build left behind (IF NOT EXISTS would keep it): drop it so the build starts over."""
+    import pglast
+
+    try:
+        node = pglast.parse_sql(statement)[0].stmt
+    except Exception:  # noqa: BLE001 - not parseable here: PostgreSQL will say why
+        return
+    if type(node).__name__ != "IndexStmt" or not node.concurrent or not node.idxname:
+        return
+    schema = node.relation.schemaname
+    name = sql.Identifier(schema, node.idxname) if schema else sql.Identifier(node.idxname)
+    row = conn.execute("SELECT i.indisvalid FROM pg_index i WHERE i.indexrelid = to_regclass(%s)",
+                       (name.as_string(conn),)).fetchone()
+    if row is not None and not row[0]:
+        log.warning("index %s is INVALID (an interrupted build): dropping and rebuilding it", node.idxname)
+        conn.execute(sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(name))
 
 
 def primary_key(conn: psycopg.Connection, table: str) -> list[str]:
@@ -101,88 +151,165 @@ def primary_key(conn: psycopg.Connection, table: str) -> list[str]:
     return [r[0] for r in rows]
 
 
-def _backfill(url: str, migration: Migration, section: Section, opts: MigrationOptions,
+def leaf_relations(conn: psycopg.Connection, table: str) -> list[str]:
+    """The relations that hold `table`'s rows: itself, or the leaves of its partition (or
+    inheritance) tree. A TimescaleDB hypertable is refused: its chunks are managed by the
+    extension and a block-range walk of the parent sees no rows."""
+    if conn.execute("SELECT to_regclass(%s)", (table,)).fetchone()[0] is None:
+        raise RunbookError(f"table {table!r} to backfill does not exist")
+    if conn.execute("SELECT to_regclass('_timescaledb_catalog.hypertable') IS NOT NULL").fetchone()[0]:
+        hyper = conn.execute(
+            "SELECT 1 FROM _timescaledb_catalog.hypertable h JOIN pg_class c ON c.relname = h.table_name"
+            " JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = h.schema_name"
+            " WHERE c.oid = to_regclass(%s)", (table,)).fetchone()
+        if hyper:
+            raise RunbookError(f"{table} is a TimescaleDB hypertable: the runbook does not backfill "
+                               "hypertables (its chunks are managed by the extension); migrate it by hand")
+    rows = conn.execute(
+        """WITH RECURSIVE tree(oid) AS (
+               SELECT to_regclass(%s)::oid
+               UNION ALL SELECT i.inhrelid FROM pg_inherits i JOIN tree ON i.inhparent = tree.oid)
+           SELECT t.oid::regclass::text FROM tree t JOIN pg_class c ON c.oid = t.oid
+            WHERE c.relkind = 'r' ORDER BY c.oid""", (table,)).fetchall()
+    return [r[0] for r in rows]
+
+
+def _backfill(url: str, migration, section: Section, opts: MigrationOptions,
               report: ApplyReport, direction: str = "up") -> None:
-    """Backfill in physical order: each batch is a range of heap blocks (a TID range scan), so
-    a batch rewrites a few contiguous pages instead of ~batch_size random ones (random uuid
-    keys would make every row its own page: a full-page WAL image each, and the WAL flushes
-    that concurrent writers then wait on). Rows written meanwhile by old or new code are kept
-    in sync by the trigger, so the order of the backfill does not matter for correctness."""
     table = section.backfill_table
-    mark = table if direction == "up" else f"{table}:{direction}"    # checkpoint name
     with connect(url) as conn:
-        if conn.execute("SELECT to_regclass(%s)", (table,)).fetchone()[0] is None:
-            raise RunbookError(f"{migration.id}: table {table!r} to backfill does not exist")
-        total, nblocks = conn.execute(sql.SQL(
-            "SELECT count(*), pg_relation_size({t}::regclass) / current_setting('block_size')::int"
-            " FROM {tid}").format(t=sql.Literal(table), tid=sql.Identifier(table))).fetchone()
+        leaves = leaf_relations(conn, table)
+    for leaf in leaves:
+        _backfill_relation(url, migration, section, leaf, opts, report, direction)
+    report.sections_run.append(section.name)
+
+
+def _backfill_relation(url: str, migration, section: Section, rel: str, opts: MigrationOptions,
+                       report: ApplyReport, direction: str) -> None:
+    """Backfill one relation in physical order: each batch is a range of heap blocks (a TID
+    range scan), so a batch rewrites a few contiguous pages instead of ~batch_size random ones.
+    Rows written meanwhile by old or new code are kept in sync by the sync trigger, so the
+    order of the backfill does not matter for correctness. Each batch also fingerprints every
+    other column of each row it updates, before and after: a change there (a trigger's side
+    effect) is counted and sampled in the checkpoint."""
+    mark = rel if direction == "up" else f"{rel}:{direction}"    # checkpoint name
     cp = ledger.get_checkpoint(url, migration.id, mark)
     if cp and cp["finished"]:
-        report.sections_skipped.append(section.name)
+        report.sections_skipped.append(f"{section.name}:{rel}")
         return
-    block = (cp["last_key"] or {}).get("block", 0) if cp else 0
-    updated = cp["rows_done"] if cp else 0
+    new_cols = [n for n, _ in section.backfill_pairs]
+    with connect(url) as conn:
+        nblocks, estimate = conn.execute(
+            "SELECT pg_relation_size(%s::regclass) / current_setting('block_size')::int, reltuples"
+            " FROM pg_class WHERE oid = %s::regclass", (rel, rel)).fetchone()
+        total = int(estimate) if estimate and estimate > 0 else conn.execute(
+            sql.SQL("SELECT count(*) FROM ONLY {}").format(_ident(rel))).fetchone()[0]
+        try:
+            key = primary_key(conn, rel)
+        except RunbookError:
+            key = []
+        keep_out = backfill_triggers.plan(conn, rel, new_cols, opts.accept_trigger_effects)
+    state = (cp["last_key"] or {}) if cp else {}
+    block, updated = state.get("block", 0), cp["rows_done"] if cp else 0
+    side_effects, sample = state.get("side_effects", 0), state.get("sample", [])
     per_block = max(1, total // max(nblocks, 1))
     step = max(1, opts.batch_size // per_block)
-    sets = sql.SQL(", ").join(sql.SQL("{} = {}").format(sql.Identifier(n), sql.Identifier(o))
+    # rb_row, rb_b: aliases no column of a real table is likely to be called
+    sets = sql.SQL(", ").join(sql.SQL("{} = rb_row.{}").format(sql.Identifier(n), sql.Identifier(o))
                               for n, o in section.backfill_pairs)
-    differs = sql.SQL(" OR ").join(sql.SQL("{} IS DISTINCT FROM {}").format(sql.Identifier(n), sql.Identifier(o))
-                                   for n, o in section.backfill_pairs)
-    # the trigger is skipped (runbook.backfill) since the batch writes both columns itself
-    stmt = sql.SQL("WITH u AS (UPDATE {t} SET {sets} WHERE ctid >= %s::tid AND ctid < %s::tid"
-                   " AND ({differs}) RETURNING 1) SELECT count(*) FROM u").format(
-        t=sql.Identifier(table), sets=sets, differs=differs)
+    differs = sql.SQL(" OR ").join(sql.SQL("rb_row.{} IS DISTINCT FROM rb_row.{}").format(
+        sql.Identifier(n), sql.Identifier(o)) for n, o in section.backfill_pairs)
+    others = sql.SQL("md5((to_jsonb(rb_row) - {}::text[])::text)").format(sql.Literal(new_cols))
+    key_expr = (sql.SQL("jsonb_build_object({})").format(sql.SQL(", ").join(
+        sql.SQL("{}, rb_row.{}").format(sql.Literal(k), sql.Identifier(k)) for k in key))
+        if key else sql.SQL("jsonb_build_object('ctid', rb_row.ctid::text)"))
+    # b: the rows as they are (locked by the UPDATE that follows); a row another session
+    # updated meanwhile has a new ctid and drops out of the join (its write went through the
+    # sync trigger, so it needs no backfill)
+    stmt = sql.SQL(
+        "WITH rb_b AS MATERIALIZED (SELECT rb_row.ctid AS tid, {others} AS h FROM ONLY {rel} AS rb_row"
+        " WHERE rb_row.ctid >= %s::tid AND rb_row.ctid < %s::tid AND ({differs})),"
+        " u AS (UPDATE ONLY {rel} AS rb_row SET {sets} FROM rb_b"
+        " WHERE rb_row.ctid >= %s::tid AND rb_row.ctid < %s::tid AND rb_row.ctid = rb_b.tid"
+        " RETURNING rb_b.h AS h0, {others} AS h1, {key} AS k)"
+        " SELECT count(*), count(*) FILTER (WHERE h0 <> h1),"
+        " coalesce(jsonb_agg(k) FILTER (WHERE h0 <> h1), '[]') FROM u").format(
+        others=others, rel=_ident(rel), differs=differs, sets=sets, key=key_expr)
     conn = connect(url, autocommit=True)   # one session, one short transaction per batch
-    conn.execute(f"SET lock_timeout = '{int(opts.lock_timeout_ms)}ms'")
+    _settings(conn, opts, local=False)
     conn.execute("SET runbook.backfill = 'on'")
+    keep_out.enter_session(conn)
+    report.triggers_kept_out[rel] = keep_out.describe()
     # a batch and its checkpoint commit together, so a lost commit is just a batch redone:
     # no need to wait for each WAL flush (that wait is what stalls concurrent writers)
     conn.execute("SET synchronous_commit = off")
     batches = 0
     try:
         while block < nblocks:
-            def one_batch(lo=block, updated=updated):
+            def one_batch(lo=block, updated=updated, side_effects=side_effects, sample=sample):
                 hi = min(lo + step, nblocks)
                 with conn.transaction():
-                    changed = conn.execute(stmt, (f"({lo},0)", f"({hi},0)")).fetchone()[0]
-                    ledger.save_checkpoint(conn, migration.id, mark, {"block": hi}, updated + changed,
+                    keep_out.enter_batch(conn)
+                    bounds = (f"({lo},0)", f"({hi},0)")
+                    changed, bad, keys = conn.execute(stmt, bounds + bounds).fetchone()
+                    keep_out.leave_batch(conn)
+                    state = {"block": hi, "side_effects": side_effects + bad, "sample": (sample + keys)[:10],
+                             "triggers": keep_out.describe()}
+                    ledger.save_checkpoint(conn, migration.id, mark, state, updated + changed,
                                            finished=hi >= nblocks)
-                return hi, changed
-            block, changed = with_lock_retry(one_batch, opts, f"{migration.id}:backfill {table}", report)
+                return hi, changed, state
+            block, changed, st = with_lock_retry(one_batch, opts, f"{migration.id}:backfill {rel}", report)
             updated += changed
-            report.rows_backfilled[table] = report.rows_backfilled.get(table, 0) + changed
+            side_effects, sample = st["side_effects"], st["sample"]
+            report.rows_backfilled[rel] = report.rows_backfilled.get(rel, 0) + changed
             if opts.progress:
-                opts.progress(table, min(total, round(total * block / nblocks)), total)
+                opts.progress(rel, min(total, round(total * block / nblocks)), total)
             batches += 1
             if opts.stop_after_batches is not None and batches >= opts.stop_after_batches and block < nblocks:
                 raise RunbookError(f"stopped after {batches} backfill batches (requested)")
         if nblocks == 0:
-            ledger.save_checkpoint(conn, migration.id, mark, {"block": 0}, 0, finished=True)
+            ledger.save_checkpoint(conn, migration.id, mark, {"block": 0, "side_effects": 0, "sample": []},
+                                   0, finished=True)
     finally:
         conn.close()
-    report.sections_run.append(section.name)
 
 
-def apply(url: str, migration: Migration, opts: MigrationOptions | None = None,
+def _ident(rel: str) -> sql.Composable:
+    """A relation name as regclass text prints it (already quoted where needed)."""
+    return sql.SQL(rel)
+
+
+def apply(url: str, migration, opts: MigrationOptions | None = None,
           baseline: dict | None = None) -> ApplyReport:
     """Apply, or resume a crashed apply. `baseline` (table checksums before a fresh apply) is
-    kept in the ledger so that whoever finishes or reverts the apply can prove the restore."""
+    kept in the ledger so that whoever finishes or reverts the apply can prove the restore. A
+    generated migration's plan is made from the catalog at the start of a fresh apply and kept
+    in the ledger; a resumed apply runs that plan."""
     opts = opts or MigrationOptions()
     ledger.ensure(url)
     ledger.check_drift(url, migration.id, migration.checksum)
     state = ledger.migration_state(url, migration.id)
     report = ApplyReport(migration.id)
     if state and state["status"] == "applied":
-        report.sections_skipped = [s.name for s in migration.up_sections()]
+        report.sections_skipped = ["(already applied)"]
         return report
-    if not state or state["status"] != "applying":
-        ledger.forget_migration(url, migration.id)   # a fresh apply after a revert
+    if state and state["status"] == "reverting":
+        raise RunbookError(f"migration {migration.id} has a revert that did not finish; revert it "
+                           "again before applying (the ledger still lists what the last apply did)")
     resuming = bool(state and state["status"] == "applying")
+    if resuming:
+        sections = migration.up_sections(url, stored=state.get("plan"))
+    else:
+        ledger.forget_migration(url, migration.id)   # a fresh apply after a revert
+        plan = getattr(migration, "plan", None)
+        stored = plan(url).to_json() if plan else None
+        sections = migration.up_sections(url, stored=stored)
     ledger.set_migration(url, migration.id, migration.checksum, "applying", opts.flow_run_id)
     if not resuming:
         ledger.set_baseline(url, migration.id, baseline)
+        ledger.set_plan(url, migration.id, stored)
     done = ledger.sections_done(url, migration.id)
-    for section in migration.up_sections():
+    for section in sections:
         if section.is_backfill:
             _backfill(url, migration, section, opts, report)
         elif section.name in done:
@@ -194,13 +321,14 @@ def apply(url: str, migration: Migration, opts: MigrationOptions | None = None,
     return report
 
 
-def revert(url: str, migration: Migration, opts: MigrationOptions | None = None) -> list[str]:
-    """Run down.sql (every statement is IF EXISTS-guarded, so it also cleans a partial apply)."""
+def revert(url: str, migration, opts: MigrationOptions | None = None) -> list[str]:
+    """Undo an apply (also a partial one): a file migration's down.sql (every statement
+    guarded), a generated migration's recorded objects."""
     opts = opts or MigrationOptions()
     ledger.ensure(url)
     ledger.set_migration(url, migration.id, migration.checksum, "reverting", opts.flow_run_id)
     ran = []
-    for section in migration.down_sections():
+    for section in migration.revert_sections(url):
         if section.is_backfill:   # a down that re-adds columns refills them the same way
             _backfill(url, migration, section, opts, ApplyReport(migration.id), direction="down")
         else:
@@ -208,28 +336,51 @@ def revert(url: str, migration: Migration, opts: MigrationOptions | None = None)
         ran.append(section.name)
     ledger.forget_migration(url, migration.id)
     ledger.set_migration(url, migration.id, migration.checksum, "reverted", opts.flow_run_id)
+    ledger.set_plan(url, migration.id, None)
     return ran
 
 
-def verify(url: str, migration: Migration) -> GateResult:
+def _holds(conn: psycopg.Connection, check: dict) -> bool:
+    if "sql" in check:
+        return bool(conn.execute(check["sql"]).fetchone()[0])
+    src = conn.execute("SELECT prosrc FROM pg_proc WHERE oid = to_regprocedure(%s)",
+                       (check["function"],)).fetchone()
+    return src is not None and not identifiers(src[0]) & set(check["names"])
+
+
+def verify(url: str, migration) -> GateResult:
     failed = []
+    state = ledger.migration_state(url, migration.id)
+    checks = migration.checks(url, stored=(state or {}).get("plan"))
     with connect(url) as conn:
-        for description, query in migration.checks():
+        for check in checks:
+            description = check["description"]
             try:
-                ok = conn.execute(query).fetchone()[0]
+                ok = _holds(conn, check)
             except psycopg.Error as exc:
                 conn.rollback()
                 ok = False
                 description += f" (error: {exc.diag.message_primary})"
             if not ok:
                 failed.append({"check": description})
-    n = len(migration.checks())
+    n = len(checks)
     return GateResult(name=f"verify:{migration.id}", passed=not failed,
-                      expectation=f"all {n} checks of {migration.verify.name} hold",
+                      expectation=f"all {n} checks of {migration.verify_name} hold",
                       observed=f"{n - len(failed)}/{n} hold", expected=f"{n}/{n} hold",
                       sample=failed)
 
 
-def applied_state(url: str, migration: Migration) -> str | None:
+def applied_state(url: str, migration) -> str | None:
     state = ledger.migration_state(url, migration.id)
     return state["status"] if state else None
+
+
+def backfill_side_effects(url: str, migration_id: str) -> dict[str, dict]:
+    """Per backfilled relation: rows whose other columns the backfill changed, and a sample."""
+    with ledger.cursor(url) as cur:
+        cur.execute("SELECT table_name, last_key FROM runbook.checkpoints WHERE migration_id = %s"
+                    " AND table_name NOT LIKE '%%:%%'", (migration_id,))
+        return {r["table_name"]: {"rows": (r["last_key"] or {}).get("side_effects", 0),
+                                  "sample": (r["last_key"] or {}).get("sample", []),
+                                  "triggers": (r["last_key"] or {}).get("triggers", "")}
+                for r in cur.fetchall()}

@@ -14,6 +14,14 @@ from runbook.tasks.database.migrate import primary_key
 SCHEMA = "quarantine"
 
 
+def tables(url: str) -> list[str]:
+    """The tables of the quarantine schema (none when it does not exist)."""
+    with connect(url) as conn:
+        return [r[0] for r in conn.execute(
+            "SELECT c.relname FROM pg_class c WHERE c.relnamespace = to_regnamespace(%s) AND c.relkind = 'r'"
+            " ORDER BY 1", (SCHEMA,)).fetchall()]
+
+
 def counts(url: str, tables: list[str], migration_id: str) -> dict[str, int]:
     """Rows each quarantine table holds for migration_id (0 when it does not exist)."""
     out = {}

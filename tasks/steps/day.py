@@ -81,9 +81,8 @@ def current_run_id() -> str:
 def dry_run_report(ctx: RunContext, plan: DayPlan) -> dict:
     parts = []
     for m in plan.migrations():
-        for s in m.up_sections():
-            body = s.sql or f"-- batched backfill of {s.backfill_table}: " + ", ".join(f"{n} = {o}" for n, o in s.backfill_pairs)
-            parts.append(f"-- {m.id} / {s.name}{'' if s.transactional else ' (no transaction)'}\n{body}")
+        for s in m.up_sections(ctx.database_url):
+            parts.append(f"-- {m.id} / {s.name}{'' if s.transactional else ' (no transaction)'}\n{s.preview()}")
     sql_text = "\n\n".join(parts)
     previews = preview(ctx, plan.transforms) if plan.transforms else {}
     md = ["# Dry run", "", "## SQL", "```sql", sql_text, "```"]
@@ -134,9 +133,11 @@ def _close_crashed_runs(ctx: RunContext) -> None:
 
 def run_day(plan: DayPlan, *, environment: str, dry_run: bool = False, require_approval: bool | None = None,
             batch_size: int = 2000, lock_timeout_ms: int = 2000, target: str | None = None,
-            parameters: dict | None = None) -> DayOutcome:
+            parameters: dict | None = None, **database: object) -> DayOutcome:
+    """`database`: the statement/idle timeouts and accepted trigger effects (build_context);
+    `parameters`: the day's own parameters (ctx.parameters); `target`: a fleet target."""
     ctx = build_context(plan.flow_name, environment, current_run_id(), dry_run=dry_run,
-                        batch_size=batch_size, lock_timeout_ms=lock_timeout_ms, target=target)
+                        batch_size=batch_size, lock_timeout_ms=lock_timeout_ms, target=target, **database)
     ctx.parameters = dict(parameters or {})
     ctx.extra["require_approval"] = (environment == "production") if require_approval is None else require_approval
     ledger.ensure(ctx.database_url)

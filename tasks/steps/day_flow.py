@@ -24,9 +24,15 @@ def plan_day_flow(day: PlanDay, steps: Callable[[RunContext], list[Step]], *, de
 
     def run_plan_day(environment: Environment = "staging", dry_run: bool = False,
                      require_approval: bool | None = None, batch_size: int = 2000,
-                     lock_timeout_ms: int = 2000, target: str | None = None, **own: object) -> DayOutcome:
+                     lock_timeout_ms: int = 2000, statement_timeout_ms: int = 600_000,
+                     idle_in_transaction_timeout_ms: int = 60_000,
+                     accept_trigger_effects: list[str] | None = None, target: str | None = None,
+                     **own: object) -> DayOutcome:
         return run_day(plan, environment=environment, dry_run=dry_run, require_approval=require_approval,
-                       batch_size=batch_size, lock_timeout_ms=lock_timeout_ms, target=target, parameters=own)
+                       batch_size=batch_size, lock_timeout_ms=lock_timeout_ms,
+                       statement_timeout_ms=statement_timeout_ms,
+                       idle_in_transaction_timeout_ms=idle_in_transaction_timeout_ms,
+                       accept_trigger_effects=accept_trigger_effects, target=target, parameters=own)
 
     common = [p for p in inspect.signature(run_plan_day).parameters.values() if p.kind != p.VAR_KEYWORD]
     run_plan_day.__signature__ = inspect.Signature(

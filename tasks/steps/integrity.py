@@ -9,8 +9,7 @@ from runbook.errors import GateFailed
 from runbook.expectations.quarantine import emptied_gate
 from runbook.expectations.week0.day3_4 import integrity_gates, orphan_gates
 from runbook.plan import MIGRATION_015
-from runbook.target import DAWSOS
-from runbook.tasks.database import fk_indexes, migration_files
+from runbook.tasks.database import fk_indexes, migration_files, quarantine
 from runbook.tasks.steps.core import Step, publish_gate
 from runbook.tasks.steps.migration import migration_step
 
@@ -32,7 +31,7 @@ def fk_migration_step() -> Step:
 
     def revert(ctx: RunContext, data: dict) -> None:
         inner.revert(ctx, data)
-        check = publish_gate(emptied_gate(ctx.database_url, DAWSOS.quarantined_tables(), MIGRATION_015))
+        check = publish_gate(emptied_gate(ctx.database_url, quarantine.tables(ctx.database_url), MIGRATION_015))
         ctx.extra.setdefault("restore_checks", []).append(check)
         check.raise_if_failed()
 

@@ -50,6 +50,9 @@ def _progress(migration: Migration) -> Callable[[str, int, int], None]:
 
 def options(ctx: RunContext, migration: Migration, **kw) -> migrate.MigrationOptions:
     return migrate.MigrationOptions(batch_size=ctx.batch_size, lock_timeout_ms=ctx.lock_timeout_ms,
+                                    statement_timeout_ms=ctx.statement_timeout_ms,
+                                    idle_in_transaction_timeout_ms=ctx.idle_in_transaction_timeout_ms,
+                                    accept_trigger_effects=ctx.accept_trigger_effects,
                                     flow_run_id=ctx.flow_run_id, progress=_progress(migration), **kw)
 
 

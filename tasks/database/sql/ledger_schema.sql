@@ -68,3 +68,18 @@ CREATE TABLE IF NOT EXISTS runbook.runs (
     ended_at timestamptz,
     outcome text CHECK (outcome IN ('completed', 'failed', 'cancelled', 'crashed'))
 );
+-- a generated migration's plan (its sections), fixed when a fresh apply starts: a resumed
+-- apply runs the plan it began with, whatever the catalog says by then
+ALTER TABLE runbook.migrations ADD COLUMN IF NOT EXISTS plan jsonb;
+-- every object an apply created or changed (with the prior definition of what it changed):
+-- the revert undoes exactly these, in reverse order, and forgets each as it goes
+CREATE TABLE IF NOT EXISTS runbook.migration_objects (
+    id bigserial PRIMARY KEY,
+    migration_id text NOT NULL,
+    kind text NOT NULL,          -- column | constraint | index | trigger | function | view
+    name text NOT NULL,          -- identity (e.g. "lots.quantity_open", "reduce_lot(uuid,numeric,date)")
+    action text NOT NULL CHECK (action IN ('created', 'replaced')),
+    prior text,                  -- the definition before the change (replaced objects)
+    detail jsonb NOT NULL DEFAULT '{}',
+    recorded_at timestamptz NOT NULL DEFAULT now()
+);

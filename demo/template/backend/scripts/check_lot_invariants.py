@@ -14,7 +14,7 @@ CHECKS = {
     "qty_open above qty_original": "SELECT count(*) FROM lots WHERE qty_open > qty_original",
     "closed without closed_date": "SELECT count(*) FROM lots WHERE qty_open = 0 AND closed_date IS NULL",
     "open with closed_date": "SELECT count(*) FROM lots WHERE qty_open > 0 AND closed_date IS NOT NULL",
-    "qty_original differs from quantity": "SELECT count(*) FROM lots WHERE qty_original <> quantity",
+    "is_open disagrees with qty_open": "SELECT count(*) FROM lots WHERE is_open IS DISTINCT FROM (qty_open > 0)",
 }
 
 

@@ -5,6 +5,39 @@ from app.agents.base_agent import BaseAgent
 from app.integrations.fmp_client import FMPClient
 from app.integrations.polygon_client import PolygonClient
 from app.services import corporate_actions, ledger, news, pricing
+from app.services.common import to_date
+
+
+async def ensure_pricing_pack(conn, price_date) -> str:
+    """The day's pricing pack (created, warming, when the first price of that day arrives)."""
+    day = to_date(price_date)
+    pack = f"PP_{day.isoformat()}"
+    await conn.execute(
+        """
+        INSERT INTO pricing_packs (id, date, hash, sources_json)
+        VALUES ($1, $2, $3, '{"FMP": true}'::jsonb)
+        ON CONFLICT DO NOTHING
+        """,
+        pack, day, f"pending:{pack}",
+    )
+    return pack
+
+
+async def upsert_price(conn, symbol: str, price_date, close, volume=None) -> int:
+    """Insert or refresh one end-of-day close in the day's pack; returns rows written (0 for an
+    unknown symbol)."""
+    pack = await ensure_pricing_pack(conn, price_date)
+    result = await conn.execute(
+        """
+        INSERT INTO prices (security_id, pricing_pack_id, asof_date, close, volume, currency, source)
+        SELECT id, $2, $3::date, $4, $5, trading_currency, 'fmp'
+          FROM securities WHERE symbol = $1
+        ON CONFLICT (security_id, pricing_pack_id)
+        DO UPDATE SET close = EXCLUDED.close, volume = EXCLUDED.volume
+        """,
+        symbol, pack, to_date(price_date), close, volume,
+    )
+    return int(result.split()[-1])
 
 
 class DataHarvester(BaseAgent):
@@ -36,13 +69,5 @@ class DataHarvester(BaseAgent):
         written = 0
         async with self.pool.acquire() as conn:
             for q in quotes:
-                await conn.execute(
-                    """
-                    INSERT INTO prices (security_id, price_date, close, volume)
-                    SELECT id, $2::date, $3, $4 FROM securities WHERE symbol = $1
-                    ON CONFLICT (security_id, price_date) DO UPDATE SET close = EXCLUDED.close
-                    """,
-                    q["symbol"], q["price_date"], q["close"], q.get("volume"),
-                )
-                written += 1
+                written += await upsert_price(conn, q["symbol"], q["price_date"], q["close"], q.get("volume"))
         return {"written": written}

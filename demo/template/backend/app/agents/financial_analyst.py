@@ -96,7 +96,7 @@ class FinancialAnalyst(BaseAgent):
 
     # ------------------------------------------------------------------ risk
     async def factor_exposures(self, portfolio_id, positions: list[dict]) -> dict:
-        factors = await risk.factor_exposures(self.pool, positions)
+        factors = await risk.factor_exposures(self.pool, positions, portfolio_id)
         return {"portfolio_id": portfolio_id, "factors": factors}
 
     async def run_scenarios(self, portfolio_id, positions: list[dict], family=None) -> dict:
@@ -159,6 +159,7 @@ class FinancialAnalyst(BaseAgent):
                 continue
             market_value = qty_open * quote["close"]
             positions.append({
+                "portfolio_id": portfolio["id"],
                 "security_id": row["security_id"],
                 "symbol": row["symbol"],
                 "name": row["name"],

@@ -16,7 +16,7 @@ class Lot:
     cost_basis: float
     acquisition_date: dt.date
     closed_date: dt.date | None = None
-    qty_opened_at: dt.datetime | None = None
+    qty_opened_at: dt.datetime | None = None     # lots.created_at: when the lot was booked
     tags: list[str] = field(default_factory=list)
 
     @classmethod
@@ -24,7 +24,7 @@ class Lot:
         return cls(id=row["id"], portfolio_id=row["portfolio_id"], security_id=row["security_id"],
                    qty_original=float(row["qty_original"]), qty_open=float(row["qty_open"]),
                    cost_basis=float(row["cost_basis"]), acquisition_date=row["acquisition_date"],
-                   closed_date=row.get("closed_date"), qty_opened_at=row.get("qty_opened_at"))
+                   closed_date=row.get("closed_date"), qty_opened_at=row.get("created_at"))
 
     @property
     def is_closed(self) -> bool:

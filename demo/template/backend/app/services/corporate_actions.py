@@ -14,12 +14,13 @@ UPCOMING_SQL = """
          WHERE portfolio_id = $1::uuid AND qty_open > 0
          GROUP BY security_id
     ), last_action AS (
-        SELECT DISTINCT ON (t.security_id, t.type)
-               t.security_id, t.type, t.trade_date, t.amount / NULLIF(t.quantity, 0) AS per_share
+        SELECT DISTINCT ON (t.security_id, t.transaction_type)
+               t.security_id, t.transaction_type AS type, t.transaction_date AS trade_date,
+               t.amount / NULLIF(t.quantity, 0) AS per_share
           FROM transactions t
-         WHERE t.portfolio_id = $1::uuid AND t.type IN ('DIVIDEND', 'SPLIT')
-           AND t.trade_date <= $2::date
-         ORDER BY t.security_id, t.type, t.trade_date DESC
+         WHERE t.portfolio_id = $1::uuid AND t.transaction_type IN ('DIVIDEND', 'SPLIT')
+           AND t.transaction_date <= $2::date
+         ORDER BY t.security_id, t.transaction_type, t.transaction_date DESC
     )
     SELECT s.symbol, a.security_id, a.type, a.trade_date, a.per_share, h.qty_open
       FROM last_action a
@@ -60,7 +61,8 @@ async def upcoming(pool, portfolio_id, days_ahead: int = 120, as_of_date=None) -
 
 
 async def apply_split(pool, security_id, ratio: float) -> int:
-    """Book a split: both qty_original and qty_open scale by ratio, cost basis unchanged."""
+    """Book a split: qty_original and qty_open scale by ratio, the per-share cost by 1/ratio
+    (the lot's total cost basis and its legacy `quantity` are unchanged)."""
     async with pool.acquire() as conn:
         async with conn.transaction():
             result = await conn.execute(
@@ -68,7 +70,7 @@ async def apply_split(pool, security_id, ratio: float) -> int:
                 UPDATE lots
                    SET qty_original = qty_original * $2,
                        qty_open = qty_open * $2,
-                       quantity = quantity * $2
+                       cost_basis_per_share = cost_basis_per_share / $2
                  WHERE security_id = $1::uuid AND qty_open > 0
                 """,
                 to_uuid(security_id), ratio,

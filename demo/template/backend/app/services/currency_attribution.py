@@ -6,7 +6,7 @@ from __future__ import annotations
 from app.services.common import num
 
 # 30-day FX move of each currency against USD (fallback pack).
-FALLBACK_FX_RETURN = {"USD": 0.0, "EUR": -0.012, "GBP": 0.006, "JPY": -0.021}
+FALLBACK_FX_RETURN = {"USD": 0.0, "CAD": -0.008, "EUR": -0.012, "GBP": 0.006, "JPY": -0.021}
 
 
 def attribute(positions: list[dict], base_currency: str = "USD") -> list[dict]:

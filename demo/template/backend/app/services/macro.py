@@ -1,4 +1,5 @@
-"""Macro indicators (table macro_indicators, keyed by asof_date) and cycle detection."""
+"""Macro indicators (table macro_indicators: one row per indicator and date) and cycle
+detection."""
 from __future__ import annotations
 
 from app.services.common import num, to_date
@@ -10,13 +11,13 @@ async def latest_indicators(pool, series=None, asof_date=None) -> list[dict]:
     series = list(series or DEFAULT_SERIES)
     rows = await pool.fetch(
         """
-        SELECT series_id, asof_date, value,
+        SELECT indicator_id AS series_id, date AS asof_date, value,
                value - lag(value, 4) OVER w AS change_4w
           FROM macro_indicators
-         WHERE series_id = ANY($1::text[])
-           AND ($2::date IS NULL OR asof_date <= $2::date)
-        WINDOW w AS (PARTITION BY series_id ORDER BY asof_date)
-         ORDER BY series_id, asof_date DESC
+         WHERE indicator_id = ANY($1::text[])
+           AND ($2::date IS NULL OR date <= $2::date)
+        WINDOW w AS (PARTITION BY indicator_id ORDER BY date)
+         ORDER BY indicator_id, date DESC
         """,
         series, to_date(asof_date),
     )
@@ -31,8 +32,8 @@ async def latest_indicators(pool, series=None, asof_date=None) -> list[dict]:
 async def series_history(pool, series_id: str, weeks: int = 52) -> list[dict]:
     rows = await pool.fetch(
         """
-        SELECT asof_date, value FROM macro_indicators
-         WHERE series_id = $1 ORDER BY asof_date DESC LIMIT $2
+        SELECT date AS asof_date, value FROM macro_indicators
+         WHERE indicator_id = $1 ORDER BY date DESC LIMIT $2
         """,
         series_id, int(weeks),
     )
@@ -80,8 +81,8 @@ def cycle_phase(indicators: list[dict]) -> dict:
 
 
 PHASE_FACTOR_MULTIPLIER = {
-    "expansion": {"market": 0.8, "rates": 1.0, "credit": 0.7, "usd": 0.9},
-    "late_cycle": {"market": 1.1, "rates": 1.2, "credit": 1.1, "usd": 1.0},
-    "slowdown": {"market": 1.3, "rates": 0.9, "credit": 1.4, "usd": 1.1},
-    "deleveraging": {"market": 1.6, "rates": 0.8, "credit": 1.8, "usd": 1.3},
+    "expansion": {"equity_market": 0.8, "real_rates": 1.0, "credit_spreads": 0.7, "fx_usd": 0.9},
+    "late_cycle": {"equity_market": 1.1, "real_rates": 1.2, "credit_spreads": 1.1, "fx_usd": 1.0},
+    "slowdown": {"equity_market": 1.3, "real_rates": 0.9, "credit_spreads": 1.4, "fx_usd": 1.1},
+    "deleveraging": {"equity_market": 1.6, "real_rates": 0.8, "credit_spreads": 1.8, "fx_usd": 1.3},
 }

@@ -1,4 +1,5 @@
-"""Portfolio performance metrics (table portfolio_metrics, keyed by as_of_date)."""
+"""Portfolio performance metrics (table portfolio_metrics, keyed by portfolio, asof_date and
+pricing pack): the 1-year figures, as of a date."""
 from __future__ import annotations
 
 from app.services.common import num, to_date, to_uuid
@@ -7,11 +8,12 @@ from app.services.common import num, to_date, to_uuid
 async def latest_metrics(pool, portfolio_id, as_of_date=None) -> dict:
     row = await pool.fetchrow(
         """
-        SELECT as_of_date, twr, volatility, sharpe, max_drawdown
+        SELECT asof_date AS as_of_date, twr_1y AS twr, volatility_1y AS volatility,
+               sharpe_1y AS sharpe, max_drawdown_1y AS max_drawdown
           FROM portfolio_metrics
          WHERE portfolio_id = $1::uuid
-           AND ($2::date IS NULL OR as_of_date <= $2::date)
-         ORDER BY as_of_date DESC
+           AND ($2::date IS NULL OR asof_date <= $2::date)
+         ORDER BY asof_date DESC
          LIMIT 1
         """,
         to_uuid(portfolio_id), to_date(as_of_date),
@@ -30,10 +32,10 @@ async def latest_metrics(pool, portfolio_id, as_of_date=None) -> dict:
 async def metrics_history(pool, portfolio_id, days: int = 30) -> list[dict]:
     rows = await pool.fetch(
         """
-        SELECT as_of_date, twr, volatility
+        SELECT asof_date AS as_of_date, twr_ytd AS twr, volatility_30d AS volatility
           FROM portfolio_metrics
          WHERE portfolio_id = $1::uuid
-         ORDER BY as_of_date DESC
+         ORDER BY asof_date DESC
          LIMIT $2
         """,
         to_uuid(portfolio_id), int(days),

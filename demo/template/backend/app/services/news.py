@@ -6,9 +6,9 @@ from app.services.common import num, to_uuid
 
 MOVES_SQL = """
     WITH moves AS (
-        SELECT p.security_id, p.price_date, p.close,
+        SELECT p.security_id, p.asof_date AS price_date, p.close,
                p.close / NULLIF(lag(p.close) OVER (PARTITION BY p.security_id
-                                                    ORDER BY p.price_date), 0) - 1 AS move
+                                                    ORDER BY p.asof_date), 0) - 1 AS move
           FROM prices p
          WHERE p.security_id = ANY($1::uuid[])
     )

@@ -1,11 +1,12 @@
-"""Pricing packs: end-of-day closes keyed by (security_id, price_date)."""
+"""Pricing packs: end-of-day closes, one per security and pack (prices.asof_date is the pack's
+day; callers see it as price_date)."""
 from __future__ import annotations
 
 from app.services.common import num, to_date, to_uuid
 
 
 async def latest_pack_date(pool):
-    return await pool.fetchval("SELECT max(price_date) FROM prices")
+    return await pool.fetchval("SELECT max(asof_date) FROM prices")
 
 
 async def latest_prices(pool, security_ids, as_of_date=None) -> dict:
@@ -15,11 +16,11 @@ async def latest_prices(pool, security_ids, as_of_date=None) -> dict:
         return {}
     rows = await pool.fetch(
         """
-        SELECT DISTINCT ON (security_id) security_id, close, price_date
+        SELECT DISTINCT ON (security_id) security_id, close, asof_date AS price_date
           FROM prices
          WHERE security_id = ANY($1::uuid[])
-           AND ($2::date IS NULL OR price_date <= $2::date)
-         ORDER BY security_id, price_date DESC
+           AND ($2::date IS NULL OR asof_date <= $2::date)
+         ORDER BY security_id, asof_date DESC
         """,
         ids, to_date(as_of_date),
     )
@@ -29,10 +30,10 @@ async def latest_prices(pool, security_ids, as_of_date=None) -> dict:
 async def price_history(pool, security_id, days: int = 30) -> list[dict]:
     rows = await pool.fetch(
         """
-        SELECT price_date, close, volume
+        SELECT asof_date AS price_date, close, volume
           FROM prices
          WHERE security_id = $1::uuid
-         ORDER BY price_date DESC
+         ORDER BY asof_date DESC
          LIMIT $2
         """,
         to_uuid(security_id), int(days),

@@ -6,13 +6,13 @@ from app.services.common import num, to_uuid
 BREAKS_SQL = """
     SELECT l.id AS lot_id, l.qty_original, l.qty_open,
            l.qty_original - l.qty_open AS qty_sold_per_lot,
-           coalesce(sum(t.quantity) FILTER (WHERE t.type = 'SELL'), 0) AS qty_sold_per_ledger
+           coalesce(sum(t.quantity) FILTER (WHERE t.transaction_type = 'SELL'), 0) AS qty_sold_per_ledger
       FROM lots l
       LEFT JOIN transactions t ON t.lot_id = l.id
      WHERE l.portfolio_id = $1::uuid
      GROUP BY l.id, l.qty_original, l.qty_open
     HAVING l.qty_original - l.qty_open
-           <> coalesce(sum(t.quantity) FILTER (WHERE t.type = 'SELL'), 0)
+           <> coalesce(sum(t.quantity) FILTER (WHERE t.transaction_type = 'SELL'), 0)
 """
 
 ORPHANS_SQL = """

@@ -1,4 +1,5 @@
-"""Risk: factor exposures from position_factor_betas, parametric VaR, concentration."""
+"""Risk: factor exposures from position_factor_betas (per portfolio and security), parametric
+VaR, concentration."""
 from __future__ import annotations
 
 import math
@@ -8,26 +9,29 @@ from app.services.common import num, to_uuid
 Z_SCORES = {0.90: 1.2816, 0.95: 1.6449, 0.99: 2.3263}
 
 
-async def factor_betas(pool, security_ids) -> dict:
+async def factor_betas(pool, security_ids, portfolio_id=None) -> dict:
+    """{security_id: {factor_name: beta}}: the portfolio's betas, or the average over the
+    portfolios holding the security when no portfolio is given."""
     rows = await pool.fetch(
         """
-        SELECT DISTINCT ON (security_id, factor) security_id, factor, beta, asof_date
+        SELECT security_id, factor_name, avg(beta) AS beta
           FROM position_factor_betas
          WHERE security_id = ANY($1::uuid[])
-         ORDER BY security_id, factor, asof_date DESC
+           AND ($2::uuid IS NULL OR portfolio_id = $2::uuid)
+         GROUP BY security_id, factor_name
         """,
-        [to_uuid(s) for s in security_ids],
+        [to_uuid(s) for s in security_ids], to_uuid(portfolio_id) if portfolio_id else None,
     )
     betas: dict = {}
     for r in rows:
-        betas.setdefault(r["security_id"], {})[r["factor"]] = num(r["beta"])
+        betas.setdefault(r["security_id"], {})[r["factor_name"]] = num(r["beta"])
     return betas
 
 
-async def factor_exposures(pool, positions: list[dict]) -> list[dict]:
+async def factor_exposures(pool, positions: list[dict], portfolio_id=None) -> list[dict]:
     """Market-value weighted beta per factor."""
     total = sum(p["market_value"] for p in positions) or 1.0
-    betas = await factor_betas(pool, [p["security_id"] for p in positions])
+    betas = await factor_betas(pool, [p["security_id"] for p in positions], portfolio_id)
     exposures: dict[str, float] = {}
     for p in positions:
         for factor, beta in betas.get(to_uuid(p["security_id"]), {}).items():

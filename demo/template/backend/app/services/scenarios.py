@@ -1,5 +1,8 @@
-"""Scenario analysis: apply scenario_shocks (per factor) through position factor betas."""
+"""Scenario analysis: apply scenario_shocks (a jsonb definition per scenario: description,
+category, shocks per factor) through position factor betas."""
 from __future__ import annotations
+
+import json
 
 from app.services.common import num, to_uuid
 from app.services.risk import factor_betas
@@ -8,25 +11,27 @@ from app.services.risk import factor_betas
 async def load_shocks(pool, family: str | None = None) -> dict:
     rows = await pool.fetch(
         """
-        SELECT scenario_id, scenario_name, family, factor, shock
+        SELECT scenario_id::text AS scenario_id, scenario_name, shock_definition
           FROM scenario_shocks
-         WHERE ($1::text IS NULL OR family = $1::text)
-         ORDER BY scenario_id, factor
+         WHERE ($1::text IS NULL OR shock_definition ->> 'category' = $1::text)
+         ORDER BY scenario_name
         """,
         family,
     )
     scenarios: dict = {}
     for r in rows:
-        s = scenarios.setdefault(r["scenario_id"], {"scenario_id": r["scenario_id"],
-                                                    "scenario_name": r["scenario_name"],
-                                                    "family": r["family"], "shocks": {}})
-        s["shocks"][r["factor"]] = num(r["shock"])
+        definition = json.loads(r["shock_definition"])
+        scenarios[r["scenario_id"]] = {
+            "scenario_id": r["scenario_id"], "scenario_name": r["scenario_name"],
+            "family": definition["category"],
+            "shocks": {f: num(v) for f, v in definition["shocks"].items()}}
     return scenarios
 
 
 async def run_scenarios(pool, positions: list[dict], family: str | None = None) -> list[dict]:
     scenarios = await load_shocks(pool, family)
-    betas = await factor_betas(pool, [p["security_id"] for p in positions])
+    portfolio = positions[0].get("portfolio_id") if positions else None
+    betas = await factor_betas(pool, [p["security_id"] for p in positions], portfolio)
     total = sum(p["market_value"] for p in positions)
     results = []
     for s in scenarios.values():

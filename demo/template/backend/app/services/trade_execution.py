@@ -1,8 +1,9 @@
 """Trade execution against tax lots.
 
 Buys open a lot (qty_original = qty_open = quantity). Sells consume open lots in FIFO
-(or LIFO / HIFO) order: each consumed lot's qty_open is reduced, and a lot whose qty_open
-reaches 0 gets its closed_date. Invariants (also enforced by CHECK constraints from
+(or LIFO / HIFO) order through the database's reduce_lot(): each consumed lot's qty_open is
+reduced, and a lot whose qty_open reaches 0 is closed on the trade date. Each SELL records the
+lot it reduced (transactions.lot_id). Invariants (also enforced by CHECK constraints from
 migration 007): 0 <= qty_open <= qty_original.
 """
 from __future__ import annotations
@@ -38,7 +39,7 @@ async def open_lots_for_sale(conn, portfolio_id, security_id, method: str = "FIF
     lock = " FOR UPDATE" if for_update else ""
     rows = await conn.fetch(
         f"""
-        SELECT id, qty_open AS qty, qty_original, cost_basis, acquisition_date
+        SELECT id, qty_open AS qty, qty_original, cost_basis, acquisition_date, symbol, currency
           FROM lots
          WHERE portfolio_id = $1::uuid AND security_id = $2::uuid AND qty_open > 0
          ORDER BY {order}{lock}
@@ -46,7 +47,8 @@ async def open_lots_for_sale(conn, portfolio_id, security_id, method: str = "FIF
         to_uuid(portfolio_id), to_uuid(security_id),
     )
     return [{"lot_id": r["id"], "qty_open": num(r["qty"]), "qty_original": num(r["qty_original"]),
-             "cost_basis": num(r["cost_basis"], 4), "acquisition_date": r["acquisition_date"]}
+             "cost_basis": num(r["cost_basis"], 4), "acquisition_date": r["acquisition_date"],
+             "symbol": r["symbol"], "currency": r["currency"]}
             for r in rows]
 
 
@@ -68,6 +70,8 @@ def allocate_sale(lots: list[dict], quantity: float, price: float) -> list[dict]
             "qty_open": num(old_qty_open),
             "new_qty_open": new_qty_open,
             "qty_original": lot["qty_original"],
+            "symbol": lot.get("symbol"),
+            "currency": lot.get("currency", "USD"),
             "realized_gain": num((price - unit_cost) * take, 2),
             "closes_lot": new_qty_open == 0,
         })
@@ -96,19 +100,23 @@ async def execute_sell(pool, portfolio_id, security_id, quantity: float, price: 
             lots = await open_lots_for_sale(conn, portfolio_id, security_id, method, for_update=True)
             fills = allocate_sale(lots, quantity, price)
             for fill in fills:
-                remaining = await conn.fetchval("SELECT reduce_lot($1::uuid, $2::numeric)",
-                                                fill["lot_id"], fill["qty_sold"])
+                await conn.fetchval("SELECT reduce_lot($1::uuid, $2::numeric, $3::date)",
+                                    fill["lot_id"], fill["qty_sold"], trade_date)
+                remaining = await conn.fetchval("SELECT qty_open FROM lots WHERE id = $1::uuid",
+                                                fill["lot_id"])
                 if num(remaining) != fill["new_qty_open"]:
                     raise LotInvariantError(
                         f"lot {fill['lot_id']}: expected qty_open {fill['new_qty_open']}, got {remaining}")
                 await conn.execute(
                     """
-                    INSERT INTO transactions (portfolio_id, security_id, lot_id, type, quantity,
-                                              price, amount, trade_date)
-                    VALUES ($1::uuid, $2::uuid, $3::uuid, 'SELL', $4, $5, $6, $7)
+                    INSERT INTO transactions (portfolio_id, transaction_type, security_id, symbol,
+                                              transaction_date, quantity, price, amount, currency,
+                                              lot_id)
+                    VALUES ($1::uuid, 'SELL', $2::uuid, $3, $4, $5, $6, $7, $8, $9::uuid)
                     """,
-                    to_uuid(portfolio_id), to_uuid(security_id), fill["lot_id"],
-                    fill["qty_sold"], price, round(fill["qty_sold"] * price, 4), trade_date,
+                    to_uuid(portfolio_id), to_uuid(security_id), fill["symbol"], trade_date,
+                    fill["qty_sold"], price, round(fill["qty_sold"] * price, 4), fill["currency"],
+                    fill["lot_id"],
                 )
     return {"fills": fills, "realized_gain": num(sum(f["realized_gain"] for f in fills), 2)}
 
@@ -119,24 +127,29 @@ async def execute_buy(pool, portfolio_id, security_id, quantity: float, price: f
     trade_date = to_date(trade_date, dt.date.today())
     async with pool.acquire() as conn:
         async with conn.transaction():
+            security = await conn.fetchrow(
+                "SELECT symbol, trading_currency FROM securities WHERE id = $1::uuid",
+                to_uuid(security_id))
+            if security is None:
+                raise ValueError(f"security {security_id} not found")
             lot_id = await conn.fetchval(
                 """
-                INSERT INTO lots (portfolio_id, security_id, quantity, cost_basis,
-                                  acquisition_date, qty_original, qty_open)
-                VALUES ($1::uuid, $2::uuid, $3, $4, $5, $3, $3)
+                INSERT INTO lots (portfolio_id, security_id, symbol, acquisition_date, quantity,
+                                  cost_basis, cost_basis_per_share, currency, qty_original, qty_open)
+                VALUES ($1::uuid, $2::uuid, $3, $4, $5, $6, $7, $8, $5, $5)
                 RETURNING id
                 """,
-                to_uuid(portfolio_id), to_uuid(security_id), quantity,
-                round(quantity * price, 4), trade_date,
+                to_uuid(portfolio_id), to_uuid(security_id), security["symbol"], trade_date,
+                quantity, round(quantity * price, 4), price, security["trading_currency"],
             )
             await conn.execute(
                 """
-                INSERT INTO transactions (portfolio_id, security_id, lot_id, type, quantity,
-                                          price, amount, trade_date)
-                VALUES ($1::uuid, $2::uuid, $3, 'BUY', $4, $5, $6, $7)
+                INSERT INTO transactions (portfolio_id, transaction_type, security_id, symbol,
+                                          transaction_date, quantity, price, amount, currency)
+                VALUES ($1::uuid, 'BUY', $2::uuid, $3, $4, $5, $6, $7, $8)
                 """,
-                to_uuid(portfolio_id), to_uuid(security_id), lot_id, quantity, price,
-                round(quantity * price, 4), trade_date,
+                to_uuid(portfolio_id), to_uuid(security_id), security["symbol"], trade_date,
+                quantity, price, -round(quantity * price, 4), security["trading_currency"],
             )
     return {"lot_id": lot_id, "qty_open": num(quantity), "qty_original": num(quantity)}
 
@@ -147,7 +160,8 @@ async def reopen_lot(pool, lot_id, quantity: float) -> dict:
         """
         UPDATE lots
            SET qty_open = LEAST(qty_open + $2, qty_original),
-               closed_date = NULL
+               closed_date = NULL,
+               is_open = true
          WHERE id = $1::uuid
         RETURNING qty_open, qty_original
         """,

@@ -1,0 +1,2 @@
+-- 012: the listings screen filters the security master by exchange.
+CREATE INDEX IF NOT EXISTS idx_securities_exchange ON securities (exchange);
