@@ -4,6 +4,7 @@ a complete DawsOS target (production + staging databases, git repo, workspace)."
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -127,6 +128,7 @@ def installed_python(tmp_path_factory) -> Path:
     site = Path(subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                                check=True, capture_output=True, text=True).stdout.strip())
     (site / "borrowed-dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    shutil.rmtree(ROOT / "build", ignore_errors=True)     # setuptools would reuse a stale build tree
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site), str(ROOT)],
                    check=True, capture_output=True, timeout=600)
     return python

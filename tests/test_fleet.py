@@ -16,6 +16,7 @@ from runbook.errors import RunbookError
 from runbook.pg import connect, with_database
 from runbook.plan import MIGRATION_014, WEEK0_DAY1_2
 from runbook.targets import load_targets, rollout_waves
+from runbook.tasks.database import ledger
 
 FLEET = """
 [[target]]
@@ -81,17 +82,24 @@ def test_rollout_halts_at_the_failing_canary(target, admin_url, tmp_path, monkey
         conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
             sql.Identifier(prod_b), sql.Identifier(target.database_url.rsplit("/", 1)[1])))
     urls["FLEET_PROD_B_URL"] = with_database(admin_url, prod_b)
-    with connect(urls["FLEET_CANARY_URL"]) as conn:           # the canary's backfill corrupts a row
-        conn.execute("""
-            CREATE FUNCTION corrupt_one() RETURNS trigger LANGUAGE plpgsql AS $$
+    # the canary's apply is followed by a write that bypasses the sync trigger (as a replication
+    # apply would): its parity gate fails on the canary itself, after 014 went in there
+    canary_db = target.database_url.rsplit("/", 1)[1]
+    ledger.ensure(urls["FLEET_CANARY_URL"])
+    with connect(urls["FLEET_CANARY_URL"]) as conn:
+        lot = conn.execute("SELECT id FROM lots WHERE qty_open > 1 ORDER BY id LIMIT 1").fetchone()[0]
+        conn.execute(f"""
+            CREATE FUNCTION public.corrupt_one() RETURNS trigger LANGUAGE plpgsql AS $$
             BEGIN
-              IF NEW.quantity_open IS NOT NULL AND random() < 0.01 THEN
-                NEW.quantity_open := NEW.qty_open + 1;
+              IF current_database() = '{canary_db}' AND NEW.id = '{MIGRATION_014}' AND NEW.status = 'applied' THEN
+                PERFORM set_config('session_replication_role', 'replica', true);
+                UPDATE public.lots SET quantity_open = qty_open - 0.5 WHERE id = '{lot}';
+                PERFORM set_config('session_replication_role', 'origin', true);
               END IF;
               RETURN NEW;
             END $$;
-            CREATE TRIGGER zz_corrupt BEFORE UPDATE ON lots FOR EACH ROW
-              WHEN (current_setting('runbook.backfill', true) = 'on') EXECUTE FUNCTION corrupt_one();""")
+            CREATE TRIGGER zz_corrupt AFTER INSERT OR UPDATE ON runbook.migrations FOR EACH ROW
+              EXECUTE FUNCTION public.corrupt_one();""")
     env = {**os.environ, **urls, "RUNBOOK_TARGETS": str(write(tmp_path, FLEET))}
     for k, v in urls.items():
         monkeypatch.setenv(k, v)

@@ -4,6 +4,7 @@ code, no Prefect): for the DBA who runs one migration by hand."""
 from __future__ import annotations
 
 import time
+import uuid
 from typing import Optional
 
 import typer
@@ -26,7 +27,8 @@ def _options(batch_size: int, lock_timeout_ms: int, statement_timeout_ms: int, i
     return MigrationOptions(batch_size=batch_size, lock_timeout_ms=lock_timeout_ms,
                             statement_timeout_ms=statement_timeout_ms,
                             idle_in_transaction_timeout_ms=idle_timeout_ms,
-                            accept_trigger_effects=tuple(accept), flow_run_id="cli-migrate")
+                            accept_trigger_effects=tuple(accept),
+                            flow_run_id=f"cli-migrate-{uuid.uuid4().hex[:12]}")   # its own lease owner
 
 
 def _gates(migration_id: str):
@@ -107,14 +109,14 @@ def apply(migration_id: Optional[str] = ID, database_url: str = URL,  # noqa: UP
           lock_timeout_ms: int = typer.Option(2000), statement_timeout_ms: int = typer.Option(600_000),
           idle_timeout_ms: int = typer.Option(60_000, help="idle_in_transaction_session_timeout"),
           accept_trigger_effects: list[str] = typer.Option([], help="user trigger a backfill may fire")) -> None:
-    """Apply (or resume) one migration under the advisory lock, then its checks and gates."""
-    from runbook.tasks.database import checksums, ledger, migrate
+    """Apply (or resume) one migration holding the database's lease, then its checks and gates."""
+    from runbook.tasks.database import checksums, lease, ledger, migrate
 
     _connectable(database_url)
     m = _load(migration_id)
     opts = _options(batch_size, lock_timeout_ms, statement_timeout_ms, idle_timeout_ms, accept_trigger_effects)
     ledger.ensure(database_url)
-    with ledger.advisory_lock(database_url, f"migrate:{m.id}"):
+    with lease.held(database_url, opts.flow_run_id, f"runbook migrate {m.id}"):
         state = ledger.migration_state(database_url, m.id)
         fresh = not state or state["status"] not in ("applying", "applied")
         before = checksums.table_checksums(database_url) if fresh else None
@@ -146,13 +148,13 @@ def revert(migration_id: Optional[str] = ID, database_url: str = URL,  # noqa: U
            idle_timeout_ms: int = typer.Option(60_000, help="idle_in_transaction_session_timeout")) -> None:
     """Undo exactly what the apply did, then compare every table with the checksums taken
     before it (rows written meanwhile by the application show as differences)."""
-    from runbook.tasks.database import checksums, ledger, migrate
+    from runbook.tasks.database import checksums, lease, ledger, migrate
 
     _connectable(database_url)
     m = _load(migration_id)
     opts = _options(2000, lock_timeout_ms, statement_timeout_ms, idle_timeout_ms, [])
     ledger.ensure(database_url)
-    with ledger.advisory_lock(database_url, f"migrate:{m.id}"):
+    with lease.held(database_url, opts.flow_run_id, f"runbook migrate {m.id}"):
         state = ledger.migration_state(database_url, m.id)
         if not state or state["status"] not in ("applied", "applying", "reverting"):
             raise RunbookError(f"migration {m.id} is not applied ({state['status'] if state else 'no ledger record'}); "
