@@ -1,6 +1,8 @@
 -- The expand phase's sync trigger function: writes through either name of a renamed column
 -- are visible through both. Arguments are (old, new) column pairs. The backfill sets
 -- runbook.backfill = 'on' so that its own updates (which write both columns) skip it.
+-- A statement that writes both names with different values contradicts itself: which value
+-- the app meant is unknowable, so it is refused (nothing stored) rather than one value dropped.
 CREATE OR REPLACE FUNCTION runbook.sync_renamed_columns() RETURNS trigger
 LANGUAGE plpgsql AS $fn$
 DECLARE
@@ -9,21 +11,30 @@ DECLARE
     patch jsonb := '{}';
     old_col text;
     new_col text;
+    old_written boolean;
+    new_written boolean;
 BEGIN
     FOR i IN 0 .. TG_NARGS - 1 BY 2 LOOP
         old_col := TG_ARGV[i];
         new_col := TG_ARGV[i + 1];
-        IF TG_OP = 'UPDATE'
-           AND new_row -> new_col IS DISTINCT FROM old_row -> new_col
-           AND new_row -> old_col IS NOT DISTINCT FROM old_row -> old_col THEN
+        IF TG_OP = 'UPDATE' THEN
+            old_written := new_row -> old_col IS DISTINCT FROM old_row -> old_col;
+            new_written := new_row -> new_col IS DISTINCT FROM old_row -> new_col;
+        ELSE
+            old_written := new_row ->> old_col IS NOT NULL;
+            new_written := new_row ->> new_col IS NOT NULL;
+        END IF;
+        IF old_written AND new_written AND new_row -> old_col IS DISTINCT FROM new_row -> new_col THEN
+            RAISE EXCEPTION '%: % and % were both written, with different values, in one %',
+                TG_TABLE_NAME, old_col, new_col, TG_OP
+                USING ERRCODE = 'check_violation',
+                      HINT = 'write one of the two names (the other follows), or both with the same value';
+        ELSIF new_written AND NOT old_written THEN
             -- new code wrote the new name: mirror it to the old one
             patch := patch || jsonb_build_object(old_col, new_row -> new_col);
-        ELSIF new_row ->> new_col IS NULL
-              OR (TG_OP = 'UPDATE' AND new_row -> old_col IS DISTINCT FROM old_row -> old_col) THEN
+        ELSIF new_row ->> new_col IS NULL OR (old_written AND NOT new_written) THEN
             -- old code wrote the old name (or the row is not backfilled yet)
             patch := patch || jsonb_build_object(new_col, new_row -> old_col);
-        ELSIF TG_OP = 'INSERT' AND new_row ->> old_col IS NULL THEN
-            patch := patch || jsonb_build_object(old_col, new_row -> new_col);
         END IF;
     END LOOP;
     IF patch <> '{}' THEN
