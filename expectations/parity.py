@@ -1,11 +1,15 @@
 """Column-copy parity (Day 1–2, migration 014: qty_* → quantity_*), as one scan of the table.
 
+Parity is a property of each row, compared by key: old and new name of the same row hold the
+same value. It holds while the application writes (rows inserted or deleted meanwhile are
+rows like any other), so the flows never ask for an unchanged row count: the database is live.
+
 `parity_gate` builds a single query whose rows are the unexpected rows:
 
 * one row per table row where a new column IS DISTINCT FROM its old column, or is NULL
   (problem = 'value_mismatch', with the key, old and new values, typed as in the table);
-* one sentinel row (problem = 'row_count_changed', with the row count) when the table's row
-  count differs from `expected_rows`.
+* only when `expected_rows` is given (a database known to be quiet: the benches), one sentinel
+  row (problem = 'row_count_changed', with the row count) when the row count differs.
 
 Both come from one aggregate pass over the table (`count(*)` and the offending rows collected
 with a parallel-safe temp aggregate, `pg_temp.rb_collect`), so PostgreSQL can run it as a
@@ -25,6 +29,7 @@ from runbook.expectations.gx.runner import (
     run_unexpected_rows,
     table_ident,
 )
+from runbook.gate_registry import gate
 from runbook.gate_result import GateResult
 
 # array_append/array_cat make an aggregate PostgreSQL can run in parallel (array_agg only
@@ -101,10 +106,13 @@ def parity_query(table: str, pairs: Sequence[tuple[str, str]], key: str = "id",
              sentinel=sentinel)
 
 
+@gate("parity", checks="every row's new column equals its old one (compared by key, NOT NULL), "
+      "while the application writes", runs_in="Week 0 Day 1-2 (014 apply, rehearsal), scheduled verification")
 def parity_gate(url: str, table: str, pairs: list[tuple[str, str]], key: str = "id",
                 expected_rows: int | None = None, *, sample_size: int = 10,
                 materialize: bool = True) -> GateResult:
-    """Every row's new columns equal its old ones (and are not NULL); row count unchanged.
+    """Every row's new columns equal its old ones (and are not NULL), compared by key; with
+    `expected_rows` (quiet databases only), also the row count.
 
     `pairs` are (old_column, new_column), e.g. [("qty_open", "quantity_open")].
     observed = number of unexpected rows (mismatching rows, plus one if the row count changed).

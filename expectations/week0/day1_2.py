@@ -42,14 +42,14 @@ def side_effects_gate(url: str, migration_id: str = MIGRATION_014) -> GateResult
 
 def parity_gates(url: str, data: dict) -> list[GateResult]:
     """Parity of every column pair 014 keeps in sync (one GX scan per table), the backfill's
-    side effects, and the plan's own validation queries (while lots has both names)."""
-    rows = (data or {}).get("rows") or {}
+    side effects, and the plan's own validation queries (while lots has both names). Row
+    counts are not compared: the application inserts and deletes while this runs."""
     out = []
     pairs = expand.synced_pairs(url, MIGRATION_014)
     with connect(url) as conn:
         keys = {table: primary_key(conn, table) for table in pairs}
     for table, table_pairs in pairs.items():
-        out.append(parity_gate(url, table, table_pairs, key=keys[table][0], expected_rows=rows.get(table)))
+        out.append(parity_gate(url, table, table_pairs, key=keys[table][0]))
     out.append(side_effects_gate(url))
     if "lots" in pairs and len(pairs["lots"]) == 2:
         out.append(plan_validation_gate(url))
