@@ -189,7 +189,7 @@ class LiveWriter:
             self._proc.kill()
         return WriterStats(self._counters[0], self._counters[1], time.monotonic() - self._started)
 
-    def __enter__(self) -> LiveWriter:
+    def __enter__(self) -> "LiveWriter":  # noqa: PYI034
         return self.start()
 
     def __exit__(self, *exc) -> None:

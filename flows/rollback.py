@@ -21,10 +21,10 @@ from prefect.artifacts import create_markdown_artifact
 
 from runbook.context import RunContext, build_context
 from runbook.errors import GateFailed, RunbookError
-from runbook.expectations.restore import restore_proof
+from runbook.expectations.restore import restore_proof, surviving_columns_unchanged
 from runbook.gate_result import GateResult
 from runbook.plan import ENVIRONMENTS, ROLLBACK_CODE_FLOW, ROLLBACK_MIGRATION_FLOW, Environment
-from runbook.tasks.database import lease, ledger, migrate, migration_files
+from runbook.tasks.database import lease, ledger, migrate, migration_files, restore_baseline
 from runbook.tasks.database.catalog import column_checksums
 from runbook.tasks.notify import notify_failure, post_alert
 from runbook.tasks.steps.code_update import code_update_step
@@ -133,11 +133,16 @@ def rollback_migration(migration_id: str, environment: Environment = "staging",
         with lease.held(ctx.database_url, ctx.flow_run_id, ROLLBACK_MIGRATION_FLOW):
             if revert_code and state["flow_run_id"]:
                 report.reverted += revert_code_of_run(ctx, state["flow_run_id"])
-            before = column_checksums(ctx.database_url)
+            baseline = restore_baseline.load(ctx.database_url, m.id)
+            before = column_checksums(ctx.database_url) if baseline is None else None
             migrate.revert(ctx.database_url, m, options(ctx, m))
             report.reverted.append(f"migration {m.id}")
             _mark_migration_steps_reverted(ctx, m.id)
-            proof = publish_gate(restore_proof(f"restored:{m.id}", before, column_checksums(ctx.database_url)))
+            # against the baseline taken before the apply; an apply older than restore
+            # baselines gets the per-column comparison around the revert (quiet databases)
+            proof = publish_gate(
+                restore_proof(ctx.database_url, baseline, name=f"restored:{m.id}") if baseline is not None
+                else surviving_columns_unchanged(f"restored:{m.id}", before, column_checksums(ctx.database_url)))
             report.gates.append(proof.to_dict())
             proof.raise_if_failed()
             report.gates.append(_smoke(ctx).to_dict())

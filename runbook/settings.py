@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     runbook_workspace: Path = Path("./.runbook-demo")
     runbook_targets: Path = Field(Path("./targets.toml"), description="the fleet (see runbook/targets.py)")
     prefect_ui_url: str | None = Field(None, description="base URL of the Prefect UI for run links")
+    restore_app_writes_sql: str | None = Field(
+        None, description="SQL listing (table, key) of the rows the application wrote since %(since)s "
+        "(its write or audit log): restore proofs then require every other row unchanged")
 
     @field_validator("database_url", "staging_database_url")
     @classmethod

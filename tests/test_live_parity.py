@@ -3,21 +3,13 @@ and deletes lots at 100+ writes/s, and fail, naming the row, when one row's old 
 disagree (a write hidden from the sync trigger)."""
 from __future__ import annotations
 
-import time
-
 import pytest
-from live_support import LiveWriter, all_committed_writes_present, demo_db  # noqa: F401
+from live_support import LiveWriter, all_committed_writes_present, demo_db, wait_for  # noqa: F401
 
 from runbook.expectations.week0.day1_2 import parity_gates
 from runbook.pg import connect
 from runbook.plan import MIGRATION_014
 from runbook.tasks.database import migrate, migration_files
-
-
-def wait_for(writer: LiveWriter, n: int, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while writer.committed() < n and time.monotonic() < deadline:
-        time.sleep(0.1)
 
 
 def count(url: str, q: str) -> int:

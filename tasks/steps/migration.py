@@ -11,9 +11,10 @@ from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
 from runbook.context import RunContext
 from runbook.errors import GateFailed, RunbookError
+from runbook.expectations.restore import restore_proof
 from runbook.gate_result import GateResult
 from runbook.pg import drop_database, recreate_database, with_database
-from runbook.tasks.database import checksums, ledger, migrate
+from runbook.tasks.database import checksums, ledger, migrate, restore_baseline
 from runbook.tasks.database.backup import Backup, restore_into, take_backup
 from runbook.tasks.database.migration_files import Migration
 from runbook.tasks.steps.core import Step, publish_gate
@@ -73,6 +74,15 @@ def backup_step() -> Step:
 
 # -- migration apply / revert ---------------------------------------------------------------
 
+def take_restore_baseline(url: str, migration: Migration) -> restore_baseline.Baseline:
+    """Before a fresh apply: the catalog and per-row baseline of every table the migration
+    names (its SQL, parsed), which its revert is proven against."""
+    sections = migration.up_sections(url)
+    tables = restore_baseline.tables_named(url, [s.sql for s in sections if not s.is_backfill],
+                                           [s.backfill_table for s in sections if s.is_backfill])
+    return restore_baseline.take(url, migration.id, tables)
+
+
 def apply_and_check(url: str, migration: Migration, opts: migrate.MigrationOptions,
                     gates: DataGates, data: dict) -> list[GateResult]:
     migrate.apply(url, migration, opts, baseline=data.get("before"))
@@ -80,12 +90,20 @@ def apply_and_check(url: str, migration: Migration, opts: migrate.MigrationOptio
     for r in results:
         if not r.passed:
             raise GateFailed(r)
+    baseline = restore_baseline.load(url, migration.id)
+    if baseline is not None and baseline.touched is None:
+        restore_baseline.mark_touched(url, baseline)   # a later revert is held to these objects
     return results
 
 
 def revert_and_check(url: str, migration: Migration, opts: migrate.MigrationOptions,
                      before: dict[str, str] | None) -> GateResult | None:
+    """Revert, then the restore proof against the baseline taken before the apply (or, for an
+    apply older than restore baselines, table checksums: a quiet database only)."""
     migrate.revert(url, migration, opts)
+    baseline = restore_baseline.load(url, migration.id)
+    if baseline is not None:
+        return restore_proof(url, baseline, name=f"restored:{migration.id}")
     if before is None:
         return None
     after = checksums.table_checksums(url, list(before))
@@ -130,6 +148,7 @@ def migration_step(migration: Migration, gates: DataGates) -> Step:
             before = adopted.get("before")       # a crashed run applied it: its baseline
         else:
             before = checksums.table_checksums(ctx.database_url)
+            take_restore_baseline(ctx.database_url, migration)
         data = {"migration": migration.id, "checksum": migration.checksum, "before": before,
                 "rows": row_counts(before) if before else None}
         for r in apply_and_check(ctx.database_url, migration, options(ctx, migration), gates, data):
@@ -168,6 +187,7 @@ def rehearsal_step(migration: Migration, gates: DataGates) -> Step:
             if migrate.applied_state(scratch, migration) in ("applied", "applying"):
                 migrate.revert(scratch, migration, opts)   # rehearse from the pre-migration state
             before = checksums.table_checksums(scratch)
+            take_restore_baseline(scratch, migration)
             data = {"before": before, "rows": row_counts(before)}
             first = apply_and_check(scratch, migration, opts, gates, data)
             restored = revert_and_check(scratch, migration, opts, before)
