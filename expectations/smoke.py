@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 
 from runbook.errors import RunbookError
+from runbook.expectations.api_routes import route_smoke
 from runbook.gate_result import GateResult
 from runbook.pg import connect
 from runbook.target import DAWSOS
@@ -159,15 +160,20 @@ def run_pattern(client: httpx.Client, base_url: str, checkout: Path, pattern_id:
 
 def smoke(base_url: str, checkout: Path, database_url: str, headers: dict | None = None,
           timeout_s: float = 60) -> tuple[GateResult, list[PatternRun]]:
+    """Every pattern, then every other route of the API, reads and writes (api_routes.py)."""
     inputs = sample_inputs(database_url)
     panels = rendered_panels(checkout)
     with httpx.Client(timeout=timeout_s) as client:
         runs = [run_pattern(client, base_url, checkout, pid, inputs, headers, panels[pid])
                 for pid in pattern_ids(checkout)]
+        _routes, route_runs = route_smoke(client, base_url, database_url, inputs["portfolio_id"], headers)
+    runs += [PatternRun(r.route, r.status, r.http, 0, r.ms, [r.problem] if r.problem else [])
+             for r in route_runs]
     bad = [r for r in runs if r.status != "ok"]
     result = GateResult(
         name="smoke:patterns", passed=not bad,
-        expectation="every pattern executes through the API with no blank panel",
+        expectation="every pattern executes through the API with no blank panel, and every other "
+                    "route answers, writes included",
         observed=f"{len(runs) - len(bad)}/{len(runs)} ok", expected=f"{len(runs)}/{len(runs)} ok",
         sample=[{"pattern": r.pattern, "status": r.status, "http": r.http,
                  "problem": "; ".join(r.problems)[:200]} for r in bad],

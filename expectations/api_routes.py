@@ -1,0 +1,163 @@
+"""Smoke of every API route the target serves besides the patterns, reading and writing.
+
+The routes come from the running API itself (its OpenAPI document), so a route added to the
+application is smoked, or fails the gate, without anyone remembering to list it. Reads are
+called with the sample portfolio and security. Writes run on data the smoke creates and
+removes itself (a security and one lot of 10 shares in the sample portfolio): each write route
+needs a scenario here saying what to send and what must follow; a write route without one
+fails the gate, named.
+
+The rename cannot break a write path unnoticed: the sell scenario reduces a lot through the
+API, and the database must show it under whichever name of the open quantity exists.
+"""
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import httpx
+
+from runbook.gate_registry import gate
+from runbook.gate_result import GateResult
+from runbook.pg import connect
+
+_WRITES = {"post", "put", "patch", "delete"}
+_PARAM = re.compile(r"{([^}]+)}")
+# routes the pattern smoke covers, or that are the API's own documentation
+_COVERED = re.compile(r"^/(health|docs|redoc|openapi\.json)$|/api/patterns/\{[^}]+\}/execute$")
+
+
+@dataclass
+class SmokeLot:
+    portfolio_id: str
+    security_id: str
+    lot_id: str
+
+
+@dataclass
+class RouteRun:
+    route: str
+    status: str          # "ok" | "error"
+    http: int | None
+    ms: float
+    problem: str = ""
+
+
+def _open_column(conn) -> str:
+    names = {r[0] for r in conn.execute(
+        "SELECT attname FROM pg_attribute WHERE attrelid = 'lots'::regclass AND attnum > 0 AND NOT attisdropped")}
+    return "qty_open" if "qty_open" in names else "quantity_open"
+
+
+def create_smoke_lot(database_url: str, portfolio_id: str) -> SmokeLot:
+    with connect(database_url) as conn:
+        col = _open_column(conn)
+        orig = col.replace("open", "original")
+        sec = conn.execute("INSERT INTO securities (symbol, name) VALUES ('RBSMOKE', 'runbook smoke')"
+                           " RETURNING id::text").fetchone()[0]
+        lot = conn.execute(
+            f"INSERT INTO lots (portfolio_id, security_id, symbol, acquisition_date, quantity, cost_basis,"
+            f" cost_basis_per_share, {orig}, {col}) VALUES (%s, %s, 'RBSMOKE', '2025-01-02', 10, 100, 10, 10, 10)"
+            " RETURNING id::text", (portfolio_id, sec)).fetchone()[0]
+    return SmokeLot(portfolio_id, sec, lot)
+
+
+def remove_smoke_lot(database_url: str, lot: SmokeLot) -> None:
+    with connect(database_url) as conn:
+        conn.execute("DELETE FROM transactions WHERE lot_id = %s OR security_id = %s", (lot.lot_id, lot.security_id))
+        conn.execute("DELETE FROM lots WHERE security_id = %s", (lot.security_id,))
+        conn.execute("DELETE FROM securities WHERE id = %s", (lot.security_id,))
+
+
+def _sell(client: httpx.Client, base_url: str, path: str, headers: dict, database_url: str,
+          lot: SmokeLot) -> tuple[httpx.Response, str]:
+    """Sell 4 of the smoke lot's 10: one fill, 6 left open, in the API's answer and the table."""
+    r = client.post(base_url + path, json={"security_id": lot.security_id, "quantity": 4, "price": 12,
+                                           "trade_date": "2025-11-03"}, headers=headers)
+    if r.status_code != 200:
+        return r, ""
+    fills = r.json()
+    sold = [v for f in fills for k, v in f.items() if k.endswith("_sold")]
+    left = [v for f in fills for k, v in f.items() if k.startswith("new_")]
+    if sold != [4] or left != [6]:
+        return r, f"expected one fill selling 4 and leaving 6, got {fills}"[:200]
+    with connect(database_url) as conn:
+        col = _open_column(conn)
+        now = conn.execute(f"SELECT {col} FROM lots WHERE id = %s", (lot.lot_id,)).fetchone()[0]
+        sells = conn.execute("SELECT count(*) FROM transactions WHERE lot_id = %s AND transaction_type = 'SELL'",
+                             (lot.lot_id,)).fetchone()[0]
+    if now != 6 or sells != 1:
+        return r, f"after the sale the table holds {col} = {now} and {sells} SELL rows (expected 6 and 1)"
+    return r, ""
+
+
+# (method, path template) -> the scenario that calls it and checks what follows
+WriteScenario = Callable[[httpx.Client, str, str, dict, str, SmokeLot], tuple[httpx.Response, str]]
+WRITE_SCENARIOS: dict[tuple[str, str], WriteScenario] = {
+    ("post", "/api/portfolios/{portfolio_id}/sell"): _sell,
+}
+
+
+def _fill(path: str, values: dict[str, str]) -> tuple[str, list[str]]:
+    missing = [p for p in _PARAM.findall(path) if p not in values]
+    return _PARAM.sub(lambda m: values.get(m.group(1), m.group(0)), path), missing
+
+
+@gate("smoke:routes", checks="every API route besides the patterns answers 2xx, writes included "
+      "(on data the smoke creates and removes), and a write shows in the table",
+      runs_in="every plan day's baseline and final smoke")
+def route_smoke(client: httpx.Client, base_url: str, database_url: str, portfolio_id: str,
+                headers: dict | None = None) -> tuple[GateResult, list[RouteRun]]:
+    headers = headers or {}
+    runs: list[RouteRun] = []
+    try:
+        spec = client.get(f"{base_url}/openapi.json", headers=headers)
+        spec.raise_for_status()
+        paths = spec.json().get("paths") or {}
+    except (httpx.HTTPError, ValueError) as exc:
+        paths = {}
+        runs.append(RouteRun("GET /openapi.json", "error", None, 0.0, f"the API lists no routes: {type(exc).__name__}"))
+    lot = create_smoke_lot(database_url, portfolio_id)
+    try:
+        values = {"portfolio_id": lot.portfolio_id, "security_id": lot.security_id, "lot_id": lot.lot_id}
+        for path, methods in sorted(paths.items()):
+            if _COVERED.search(path):
+                continue
+            for method in sorted(m for m in methods if m in _WRITES | {"get"}):
+                runs.append(_call(client, base_url, method, path, headers, database_url, lot, values))
+    finally:
+        remove_smoke_lot(database_url, lot)
+    bad = [r for r in runs if r.status != "ok"]
+    result = GateResult(
+        name="smoke:routes", passed=bool(runs) and not bad,
+        expectation="every API route besides the patterns answers, reads and writes, and each write shows in the table",
+        observed=f"{len(runs) - len(bad)}/{len(runs)} ok", expected=f"{len(runs)}/{len(runs)} ok" if runs else ">= 1 route",
+        sample=[{"route": r.route, "http": r.http, "problem": r.problem[:200]} for r in bad],
+        details={"latency_ms": {r.route: round(r.ms, 1) for r in runs}})
+    return result, runs
+
+
+def _call(client: httpx.Client, base_url: str, method: str, path: str, headers: dict, database_url: str,
+          lot: SmokeLot, values: dict[str, str]) -> RouteRun:
+    name = f"{method.upper()} {path}"
+    url_path, missing = _fill(path, values)
+    if missing:
+        return RouteRun(name, "error", None, 0.0, f"no smoke value for path parameter(s) {', '.join(missing)}")
+    scenario = WRITE_SCENARIOS.get((method, path)) if method in _WRITES else None
+    if method in _WRITES and scenario is None:
+        return RouteRun(name, "error", None, 0.0, "a write route with no smoke scenario (expectations/api_routes.py)")
+    start = time.perf_counter()
+    try:
+        if scenario:
+            r, problem = scenario(client, base_url, url_path, headers, database_url, lot)
+        else:
+            r = client.get(base_url + url_path, headers=headers)
+            problem = ""
+    except httpx.HTTPError as exc:
+        return RouteRun(name, "error", None, (time.perf_counter() - start) * 1000, f"request failed: {type(exc).__name__}")
+    ms = (time.perf_counter() - start) * 1000
+    if not 200 <= r.status_code < 300:
+        return RouteRun(name, "error", r.status_code, ms, r.text[:200])
+    return RouteRun(name, "error" if problem else "ok", r.status_code, ms, problem)
