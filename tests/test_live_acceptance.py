@@ -96,7 +96,8 @@ def test_day1_2_gate_failure_rolls_back_with_its_restore_proof(target, live, sla
     assert "code:old-names" in alert and "014_standardize_quantity_fields:apply" in alert
     assert "restore check failed" not in alert and "NOT restored" not in alert
     assert ledger.migration_state(target.staging_url, MIGRATION_014)["status"] == "reverted"
-    assert proofs_published(state, "restored:014_standardize_quantity_fields") == [True]
+    # the staging rehearsal's proof (scratch copy) and the rollback's (the live database)
+    assert proofs_published(state, "restored:014_standardize_quantity_fields") == [True, True]
 
 
 def test_day3_4_gate_failure_rolls_back_with_its_restore_proof(target, live, slack_standin):
@@ -113,6 +114,6 @@ def test_day3_4_gate_failure_rolls_back_with_its_restore_proof(target, live, sla
     assert "schema:rebuild-matches-live" in alert and "015_add_fk_constraints:apply" in alert
     assert "restore check failed" not in alert and "NOT restored" not in alert
     assert ledger.migration_state(target.staging_url, MIGRATION_015)["status"] == "reverted"
-    assert proofs_published(state, "restored:015_add_fk_constraints") == [True]
-    assert proofs_published(state, "restored:016_add_indexes") == [True]
+    assert proofs_published(state, "restored:015_add_fk_constraints") == [True, True]
+    assert proofs_published(state, "restored:016_add_indexes") == [True, True]
     assert ledger.migration_state(target.staging_url, MIGRATION_014)["status"] == "applied"
