@@ -10,8 +10,9 @@ its rate undisturbed by the flow's GIL) plays the DawsOS application on `lots`:
   other at random per write (old and new code side by side after the code update). A write
   refused because its column just appeared or went (a revert, a contract) is retried through
   the names that exist;
-* every write commits in one transaction with its own log row (`live_writer.log`, a schema
-  outside the app's): a logged write committed, an unlogged one did not — no ambiguity.
+* every write commits in one statement with its own log row (a data-modifying CTE into
+  `live_writer.log`, a schema outside the app's): a logged write committed, an unlogged one
+  did not — no ambiguity.
 
 `all_committed_writes_present(url)` then reports, by key, every committed write that is not in
 the table: the last committed write of each key must be what each existing name holds (or the
@@ -78,39 +79,41 @@ def _cols(which: str) -> tuple[str, str]:
     return tuple(p[0] if which == "old" else p[1] for p in PAIRS)   # (open, original)
 
 
+_LOG = (f" INSERT INTO {SCHEMA}.log (key, op, names, qty_open, qty_original)"
+        " SELECT id, {op}, {names}, q, o FROM w RETURNING key::text")
+
+
 def _write(conn: psycopg.Connection, rng: random.Random, which: str, pool: list[str], mine: list[str],
            parent: tuple) -> None:
-    """One application write and its log row, in one transaction."""
+    """One application write and its log row, in one statement (one transaction, one round trip)."""
     open_col, orig_col = (sql.Identifier(c) for c in _cols(which))
     roll = rng.random()
-    with conn.transaction():
-        if roll < 0.3 or not mine:
-            qty = Decimal(rng.randrange(1000, 900000)) / 1000
-            row = conn.execute(sql.SQL(
-                "INSERT INTO lots (portfolio_id, security_id, symbol, acquisition_date, quantity, cost_basis,"
-                " cost_basis_per_share, {o}, {q}) VALUES (%s, %s, 'LIVE', '2025-11-03', %s, %s, 1, %s, %s)"
-                " RETURNING id, {q}, {o}").format(o=orig_col, q=open_col),
-                (*parent, qty, qty, qty, qty)).fetchone()
-            op = "insert"
-        elif roll < 0.4:
-            key = mine.pop(rng.randrange(len(mine)))
-            row = conn.execute("DELETE FROM lots WHERE id = %s RETURNING id, NULL::numeric, NULL::numeric",
-                               (key,)).fetchone()
-            op = "delete"
-        else:
-            candidates = pool if rng.random() < 0.7 or not mine else mine
-            key = candidates[rng.randrange(len(candidates))]
-            # a distinct valid value each time: 0 <= open <= original holds for every fraction
-            row = conn.execute(sql.SQL(
-                "UPDATE lots SET {q} = round({o} * %s / 1000, 6) WHERE id = %s RETURNING id, {q}, {o}"
-            ).format(q=open_col, o=orig_col), (rng.randrange(1, 1000), key)).fetchone()
-            op = "update"
-        if row is None:
-            return                                    # a row gone meanwhile: nothing written
-        conn.execute(f"INSERT INTO {SCHEMA}.log (key, op, names, qty_open, qty_original)"
-                     " VALUES (%s, %s, %s, %s, %s)", (row[0], op, which, row[1], row[2]))
-    if op == "insert":
-        mine.append(str(row[0]))
+    if roll < 0.3 or not mine:
+        op = "insert"
+        qty = Decimal(rng.randrange(1000, 900000)) / 1000
+        write = sql.SQL(
+            "INSERT INTO lots (portfolio_id, security_id, symbol, acquisition_date, quantity, cost_basis,"
+            " cost_basis_per_share, {o}, {q}) VALUES (%s, %s, 'LIVE', '2025-11-03', %s, %s, 1, %s, %s)"
+            " RETURNING id, {q} AS q, {o} AS o").format(o=orig_col, q=open_col)
+        args = (*parent, qty, qty, qty, qty)
+    elif roll < 0.4:
+        op = "delete"
+        key = mine.pop(rng.randrange(len(mine)))
+        write = sql.SQL("DELETE FROM lots WHERE id = %s RETURNING id, NULL::numeric AS q, NULL::numeric AS o")
+        args = (key,)
+    else:
+        op = "update"
+        candidates = pool if rng.random() < 0.7 or not mine else mine
+        key = candidates[rng.randrange(len(candidates))]
+        # a distinct valid value each time: 0 <= open <= original holds for every fraction
+        write = sql.SQL("UPDATE lots SET {q} = round({o} * %s / 1000, 6) WHERE id = %s"
+                        " RETURNING id, {q} AS q, {o} AS o").format(q=open_col, o=orig_col)
+        args = (rng.randrange(1, 1000), key)
+    row = conn.execute(sql.SQL("WITH w AS ({}) ").format(write)
+                       + sql.SQL(_LOG).format(op=sql.Literal(op), names=sql.Literal(which)),
+                       args, prepare=True).fetchone()
+    if row and op == "insert":
+        mine.append(row[0])
 
 
 def _main(url: str, rate: float, seed: int, pool_size: int, ready, stop, counters) -> None:
@@ -189,7 +192,7 @@ class LiveWriter:
             self._proc.kill()
         return WriterStats(self._counters[0], self._counters[1], time.monotonic() - self._started)
 
-    def __enter__(self) -> "LiveWriter":  # noqa: PYI034
+    def __enter__(self) -> LiveWriter:  # noqa: PYI034
         return self.start()
 
     def __exit__(self, *exc) -> None:

@@ -26,7 +26,7 @@ def test_parity_holds_beside_inserts_updates_and_deletes(demo_db):  # noqa: F811
         results = parity_gates(demo_db, {"rows": {"lots": rows_before}})
         stats = writer.stop()
     assert all(r.passed for r in results), [(r.name, r.observed) for r in results if not r.passed]
-    assert stats.rate >= 100, stats
+    assert stats.committed >= 300 and stats.failed == 0, stats   # its rate is a figure: bench/
     ops = dict(tuple(r) for r in connect(demo_db).execute(
         "SELECT op, count(*) FROM live_writer.log GROUP BY op").fetchall())
     assert ops.get("insert", 0) > 0 and ops.get("delete", 0) > 0 and ops.get("update", 0) > 0
