@@ -59,3 +59,23 @@ def test_either_name_alone_or_both_equal_stay_in_sync(expanded):
                                           vals="5, 5, 1, 1"), parent).fetchone()[0]
         assert lot(conn, old) == (4, 4, 5, 5) and lot(conn, new) == (3, 3, 5, 5)
         assert lot(conn, both) == (1, 1, 5, 5)
+
+
+def test_a_name_left_at_its_default_on_insert_is_not_a_contradiction(fresh_db):
+    """Old code inserting through the old name leaves the new one at its (copied) default: the
+    old value is kept in both; the same from the new name; a real contradiction is refused."""
+    from runbook.tasks.database import queries
+
+    with connect(fresh_db, autocommit=True) as conn:
+        conn.execute("CREATE SCHEMA runbook")
+        conn.execute(queries.text("sync_renamed_columns"))
+        conn.execute("CREATE TABLE t (id int PRIMARY KEY, qty numeric DEFAULT 0, quantity numeric DEFAULT 0)")
+        conn.execute("CREATE TRIGGER t_sync BEFORE INSERT OR UPDATE ON t FOR EACH ROW"
+                     " EXECUTE FUNCTION runbook.sync_renamed_columns('qty', 'quantity')")
+        conn.execute("INSERT INTO t (id, qty) VALUES (1, 5)")
+        conn.execute("INSERT INTO t (id, quantity) VALUES (2, 7)")
+        conn.execute("INSERT INTO t (id) VALUES (3)")
+        with pytest.raises(psycopg.errors.CheckViolation, match="qty and quantity were both written"):
+            conn.execute("INSERT INTO t (id, qty, quantity) VALUES (4, 5, 6)")
+        rows = conn.execute("SELECT id, qty, quantity FROM t ORDER BY id").fetchall()
+    assert rows == [(1, 5, 5), (2, 7, 7), (3, 0, 0)]
