@@ -117,3 +117,22 @@ def test_day3_4_gate_failure_rolls_back_with_its_restore_proof(target, live, sla
     assert proofs_published(state, "restored:015_add_fk_constraints") == [True, True]
     assert proofs_published(state, "restored:016_add_indexes") == [True, True]
     assert ledger.migration_state(target.staging_url, MIGRATION_014)["status"] == "applied"
+
+
+def test_rollback_flows_beside_the_writer(target, live, slack_standin):
+    """Day 1-2 completes; its code is rolled back (rollback-code), then 014 (rollback-migration)
+    with its proof against the baseline taken before the apply — all while the app writes."""
+    from runbook.flows.rollback import rollback_code, rollback_migration
+
+    out = standardize_fields(environment="staging", return_state=True)
+    assert out.is_completed()
+    code = rollback_code(run=str(out.state_details.flow_run_id), environment="staging")
+    assert code["reverted"] and all(g["passed"] for g in code["gates"])
+    report = rollback_migration(migration_id=MIGRATION_014, environment="staging", revert_code=False)
+    proof = next(g for g in report["gates"] if g["name"] == f"restored:{MIGRATION_014}")
+    assert proof["passed"], proof["sample"]
+    assert proof["details"]["verified_against_write_log"] is True
+    assert sum(proof["details"]["written_by_application_meanwhile"].values()) > 0
+    assert ledger.migration_state(target.staging_url, MIGRATION_014)["status"] == "reverted"
+    stop_and_check(live)
+    assert slack_standin.requests == []
