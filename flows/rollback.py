@@ -145,6 +145,8 @@ def rollback_migration(migration_id: str, environment: Environment = "staging",
                 else surviving_columns_unchanged(f"restored:{m.id}", before, column_checksums(ctx.database_url)))
             report.gates.append(proof.to_dict())
             proof.raise_if_failed()
+            if baseline is not None:
+                restore_baseline.discard(ctx.database_url, baseline)
             report.gates.append(_smoke(ctx).to_dict())
         report.elapsed_s = time.monotonic() - started
         return _finish(report, ctx)

@@ -44,6 +44,16 @@ def stop_and_check(writers: dict) -> dict:
     return out
 
 
+def assert_rolled_back_and_restored(state, writers: dict, slack_standin, gate: str, migration_id: str) -> None:
+    """The run failed on `gate`, the alert names it and the migration rolled back, no restore
+    check failed, and no committed write of the application was lost."""
+    assert state.is_failed()
+    stop_and_check(writers)
+    alert = slack_standin.bodies()
+    assert gate in alert and f"{migration_id}:apply" in alert
+    assert "restore check failed" not in alert and "NOT restored" not in alert
+
+
 def proofs_published(state, gate_name: str) -> list[bool]:
     """Whether each restore proof `gate_name` the failed run published passed (its artifact)."""
     from prefect import get_client
@@ -90,11 +100,7 @@ def test_day1_2_gate_failure_rolls_back_with_its_restore_proof(target, live, sla
     hook.chmod(0o755)
     state = standardize_fields(environment="staging", return_state=True)
     hook.unlink()
-    assert state.is_failed()
-    stop_and_check(live)
-    alert = slack_standin.bodies()
-    assert "code:old-names" in alert and "014_standardize_quantity_fields:apply" in alert
-    assert "restore check failed" not in alert and "NOT restored" not in alert
+    assert_rolled_back_and_restored(state, live, slack_standin, "code:old-names", MIGRATION_014)
     assert ledger.migration_state(target.staging_url, MIGRATION_014)["status"] == "reverted"
     # the staging rehearsal's proof (scratch copy) and the rollback's (the live database)
     assert proofs_published(state, "restored:014_standardize_quantity_fields") == [True, True]
@@ -108,11 +114,7 @@ def test_day3_4_gate_failure_rolls_back_with_its_restore_proof(target, live, sla
     with connect(target.staging_url) as conn:
         conn.execute("ALTER TABLE audit_log ADD COLUMN hotfix_note text")
     state = integrity_and_pooling(environment="staging", return_state=True)
-    assert state.is_failed()
-    stop_and_check(live)
-    alert = slack_standin.bodies()
-    assert "schema:rebuild-matches-live" in alert and "015_add_fk_constraints:apply" in alert
-    assert "restore check failed" not in alert and "NOT restored" not in alert
+    assert_rolled_back_and_restored(state, live, slack_standin, "schema:rebuild-matches-live", MIGRATION_015)
     assert ledger.migration_state(target.staging_url, MIGRATION_015)["status"] == "reverted"
     assert proofs_published(state, "restored:015_add_fk_constraints") == [True, True]
     assert proofs_published(state, "restored:016_add_indexes") == [True, True]

@@ -245,6 +245,13 @@ def load(url: str, label: str) -> Baseline | None:
     return Baseline(*row) if row else None
 
 
+def discard(url: str, baseline: Baseline) -> None:
+    """After a revert proven restored: the baseline is spent (a later apply takes its own, and
+    nothing may hold a later revert to this one)."""
+    with connect(url) as conn:
+        conn.execute("DELETE FROM runbook.restore_baselines WHERE id = %s", (baseline.id,))
+
+
 def mark_touched(url: str, baseline: Baseline) -> dict[str, str | None]:
     """After the change: keep the before-image of the objects it created or changed."""
     now = catalog_snapshot(url, list(baseline.tables))

@@ -103,7 +103,10 @@ def revert_and_check(url: str, migration: Migration, opts: migrate.MigrationOpti
     migrate.revert(url, migration, opts)
     baseline = restore_baseline.load(url, migration.id)
     if baseline is not None:
-        return restore_proof(url, baseline, name=f"restored:{migration.id}")
+        proof = restore_proof(url, baseline, name=f"restored:{migration.id}")
+        if proof.passed:
+            restore_baseline.discard(url, baseline)
+        return proof
     if before is None:
         return None
     after = checksums.table_checksums(url, list(before))
