@@ -58,21 +58,28 @@ def ensure_log(url: str) -> None:
 
 
 def existing_names(conn: psycopg.Connection) -> dict[str, bool]:
-    """The table's columns and whether each is NOT NULL."""
+    """The table's columns and whether each is NOT NULL; key SYNCED: whether a sync trigger
+    (runbook.sync_renamed_columns) keeps the two names in step."""
     rows = conn.execute("SELECT attname, attnotnull FROM pg_attribute WHERE attrelid = to_regclass(%s)"
                         " AND attnum > 0 AND NOT attisdropped", (TABLE,)).fetchall()
-    return dict(rows)
+    synced = conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = to_regclass(%s) AND t.tgenabled <> 'D'"
+        " AND t.tgfoid = to_regprocedure('runbook.sync_renamed_columns()'))", (TABLE,)).fetchone()[0]
+    return {**dict(rows), SYNCED: synced}
+
+
+SYNCED = "<synced>"
 
 
 def _usable(names: dict[str, bool]) -> list[str]:
-    """Which name sets the application can write through now: old, new, or both. The new code
-    runs only once the expand is complete (its columns NOT NULL like the old ones)."""
-    out = []
-    if all(o in names for o, _ in PAIRS):
-        out.append("old")
-    if all(names.get(n) for _, n in PAIRS):
-        out.append("new")
-    return out
+    """Which name sets the application writes through now: a code version runs once its
+    columns are complete (present, NOT NULL like the old ones), and beside the other version's
+    columns only while the sync trigger joins them — the runbook's own rule (the new code is
+    deployed after the expand, the old code is gone before the contract)."""
+    complete = {which: all(names.get(p[i]) for p in PAIRS) for i, which in enumerate(("old", "new"))}
+    present = {which: any(p[i] in names for p in PAIRS) for i, which in enumerate(("old", "new"))}
+    other = {"old": "new", "new": "old"}
+    return [w for w in ("old", "new") if complete[w] and (not present[other[w]] or names[SYNCED])]
 
 
 def _cols(which: str) -> tuple[str, str]:
@@ -116,7 +123,7 @@ def _write(conn: psycopg.Connection, rng: random.Random, which: str, pool: list[
         mine.append(row[0])
 
 
-def _main(url: str, rate: float, seed: int, pool_size: int, ready, stop, counters) -> None:
+def _main(url: str, rate: float, seed: int, pool_size: int, code: str, ready, stop, counters) -> None:
     rng = random.Random(seed)
     with connect(url, autocommit=True) as conn:
         conn.execute("SET application_name = 'live-writer'")
@@ -137,7 +144,7 @@ def _main(url: str, rate: float, seed: int, pool_size: int, ready, stop, counter
                 time.sleep(due - now)
             if time.monotonic() - seen_at > 0.25:
                 names, seen_at = existing_names(conn), time.monotonic()
-            usable = _usable(names)
+            usable = [w for w in _usable(names) if code in ("both", w)]
             try:
                 if not usable:
                     raise psycopg.errors.UndefinedColumn("neither name set is complete")
@@ -165,13 +172,18 @@ class WriterStats:
 class LiveWriter:
     """Start/stop the writer process beside a flow."""
 
-    def __init__(self, url: str, rate: float = 150.0, seed: int = 8, pool_size: int = 200):
+    def __init__(self, url: str, rate: float = 150.0, seed: int = 8, pool_size: int = 200,
+                 code: str = "both"):
+        """`code`: which application versions run — "both" (each where it may: see _usable),
+        "old" or "new" only (e.g. "new" around a contract: the old code is gone by then)."""
+        if code not in ("both", "old", "new"):
+            raise ValueError(f"code must be both, old or new, not {code!r}")
         ensure_log(url)
         ctx = mp.get_context("spawn")
         self._ready, self._stop = ctx.Event(), ctx.Event()
         self._counters = ctx.Array("q", 2)
         self._proc = ctx.Process(target=_main, name="live-writer", daemon=True,
-                                 args=(url, rate, seed, pool_size, self._ready, self._stop, self._counters))
+                                 args=(url, rate, seed, pool_size, code, self._ready, self._stop, self._counters))
         self.url, self._started = url, 0.0
 
     def start(self, timeout: float = 60.0) -> LiveWriter:

@@ -55,6 +55,10 @@ BEGIN
         ELSIF new_row ->> new_col IS NULL OR (old_written AND NOT new_written) THEN
             -- old code wrote the old name (or the row is not backfilled yet)
             patch := patch || jsonb_build_object(new_col, new_row -> old_col);
+        ELSIF new_row ->> old_col IS NULL THEN
+            -- a revert re-adding the old name has not backfilled this row yet: a write of the
+            -- other pair must not leave it behind (the backfill skips rows written meanwhile)
+            patch := patch || jsonb_build_object(old_col, new_row -> new_col);
         END IF;
     END LOOP;
     IF patch <> '{}' THEN
