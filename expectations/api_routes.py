@@ -3,9 +3,9 @@
 The routes come from the running API itself (its OpenAPI document), so a route added to the
 application is smoked, or fails the gate, without anyone remembering to list it. Reads are
 called with the sample portfolio and security. Writes run on data the smoke creates and
-removes itself (a security and one lot of 10 shares in the sample portfolio): each write route
-needs a scenario here saying what to send and what must follow; a write route without one
-fails the gate, named.
+removes itself (one lot of 10 shares in the sample portfolio, of a security it holds no other
+lot of): each write route needs a scenario here saying what to send and what must follow; a
+write route without one fails the gate, named.
 
 The rename cannot break a write path unnoticed: the sell scenario reduces a lot through the
 API, and the database must show it under whichever name of the open quantity exists.
@@ -34,6 +34,7 @@ class SmokeLot:
     portfolio_id: str
     security_id: str
     lot_id: str
+    own_security: bool        # the smoke created the security (no free one to use)
 
 
 @dataclass
@@ -52,23 +53,29 @@ def _open_column(conn) -> str:
 
 
 def create_smoke_lot(database_url: str, portfolio_id: str) -> SmokeLot:
+    """One lot of 10 shares in the portfolio, of a security it holds no lot of (so a sale
+    touches this lot alone); a security is created only when every one is held."""
     with connect(database_url) as conn:
         col = _open_column(conn)
         orig = col.replace("open", "original")
-        sec = conn.execute("INSERT INTO securities (symbol, name) VALUES ('RBSMOKE', 'runbook smoke')"
-                           " RETURNING id::text").fetchone()[0]
+        row = conn.execute("SELECT s.id::text FROM securities s WHERE NOT EXISTS (SELECT 1 FROM lots l"
+                           " WHERE l.portfolio_id = %s AND l.security_id = s.id) ORDER BY s.id LIMIT 1",
+                           (portfolio_id,)).fetchone()
+        sec = row[0] if row else conn.execute(
+            "INSERT INTO securities (symbol, name) VALUES ('RBSMOKE', 'runbook smoke') RETURNING id::text").fetchone()[0]
         lot = conn.execute(
             f"INSERT INTO lots (portfolio_id, security_id, symbol, acquisition_date, quantity, cost_basis,"
             f" cost_basis_per_share, {orig}, {col}) VALUES (%s, %s, 'RBSMOKE', '2025-01-02', 10, 100, 10, 10, 10)"
             " RETURNING id::text", (portfolio_id, sec)).fetchone()[0]
-    return SmokeLot(portfolio_id, sec, lot)
+    return SmokeLot(portfolio_id, sec, lot, own_security=row is None)
 
 
 def remove_smoke_lot(database_url: str, lot: SmokeLot) -> None:
     with connect(database_url) as conn:
-        conn.execute("DELETE FROM transactions WHERE lot_id = %s OR security_id = %s", (lot.lot_id, lot.security_id))
-        conn.execute("DELETE FROM lots WHERE security_id = %s", (lot.security_id,))
-        conn.execute("DELETE FROM securities WHERE id = %s", (lot.security_id,))
+        conn.execute("DELETE FROM transactions WHERE lot_id = %s", (lot.lot_id,))
+        conn.execute("DELETE FROM lots WHERE id = %s", (lot.lot_id,))
+        if lot.own_security:
+            conn.execute("DELETE FROM securities WHERE id = %s", (lot.security_id,))
 
 
 def _sell(client: httpx.Client, base_url: str, path: str, headers: dict, database_url: str,

@@ -75,11 +75,12 @@ def new_names_written(url: str) -> int:
         return conn.execute("SELECT count(*) FROM live_writer.log WHERE names = 'new'").fetchone()[0]
 
 
-def test_day1_2_and_day3_4_complete_beside_the_writer(target, live, slack_standin):
-    for env in ("staging", "production"):
-        assert standardize_fields(environment=env, require_approval=False).status == "completed"
-    for env in ("staging", "production"):
-        assert integrity_and_pooling(environment=env, require_approval=False).status == "completed"
+def test_day1_2_day3_4_and_day5_complete_beside_the_writer(target, live, slack_standin):
+    from runbook.flows.week0.day5 import security_fixes
+
+    for flow in (standardize_fields, integrity_and_pooling, security_fixes):
+        for env in ("staging", "production"):
+            assert flow(environment=env, require_approval=False).status == "completed", (flow.name, env)
     for url, w in live.items():
         wait_for(w, w.committed() + 100)
     results = stop_and_check(live)

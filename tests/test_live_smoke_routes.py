@@ -29,7 +29,8 @@ def api(demo_db, tmp_path):  # noqa: F811
 def smoke_data_left(url: str) -> int:
     with connect(url) as conn:
         return conn.execute("SELECT count(*) FROM securities WHERE symbol = 'RBSMOKE'").fetchone()[0] + \
-            conn.execute("SELECT count(*) FROM lots WHERE symbol = 'RBSMOKE'").fetchone()[0]
+            conn.execute("SELECT count(*) FROM lots WHERE symbol = 'RBSMOKE'").fetchone()[0] + \
+            conn.execute("SELECT count(*) FROM transactions WHERE symbol = 'RBSMOKE'").fetchone()[0]
 
 
 def test_every_route_read_and_written_before_and_during_the_rename(api):
