@@ -22,7 +22,7 @@ def mismatched_lots(url: str) -> int:
 
 
 def test_batches_shrink_over_budget_and_grow_under_it(demo_db):
-    tight = apply_014(demo_db, PaceLimits(batch_budget_ms=0.001)).pacing["lots"]
+    tight = apply_014(demo_db, PaceLimits(batch_budget_ms=0.001), batch_size=2000).pacing["lots"]
     assert tight["batches"] > 1 and tight["shrinks"] >= 1 and tight["grows"] == 0
     assert min(tight["steps_seen"]) == 1          # down to one heap block per batch
     assert mismatched_lots(demo_db) == 0

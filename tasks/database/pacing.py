@@ -14,6 +14,7 @@ while a replica is further behind than allowed, the backfill waits).
 from __future__ import annotations
 
 import logging
+import math
 import time
 from dataclasses import dataclass, field
 
@@ -69,7 +70,8 @@ class Pacer:
 
     def __init__(self, limits: PaceLimits, initial_step: int, max_step: int):
         self.limits = limits
-        self.step = max(1, initial_step)
+        # adaptive: a slow start (the first batch's cost is unknown; it grows from there)
+        self.step = max(1, initial_step // 16 if limits.adaptive else initial_step)
         self.max_step = max(self.step, max_step)
         self.stats = PaceStats()
         self._lsn: int | None = None
@@ -83,7 +85,7 @@ class Pacer:
 
     def before_batch(self, conn: psycopg.Connection) -> int:
         self._wait_for_replicas(conn)
-        self._lsn = _insert_lsn(conn) if self.limits.max_wal_mb_s else None
+        self._lsn = _insert_lsn(conn)
         self._t0 = time.perf_counter()
         return self.step
 
@@ -99,15 +101,16 @@ class Pacer:
         if self.limits.adaptive:
             ratio = self.limits.batch_budget_ms / max(held_ms, 0.1)
             factor = min(self.limits.grow, max(self.limits.shrink, ratio))
-            new = max(1, min(self.max_step, int(self.step * factor)))
+            scaled = self.step * factor
+            new = max(1, min(self.max_step, math.ceil(scaled) if factor > 1 else int(scaled)))
             if new < self.step:
                 st.shrinks += 1
             elif new > self.step:
                 st.grows += 1
             self.step = new
-        if self._lsn is not None:
-            wrote = _insert_lsn(conn) - self._lsn
-            st.wal_bytes += max(0, wrote)
+        wrote = max(0, _insert_lsn(conn) - (self._lsn or 0))
+        st.wal_bytes += wrote
+        if self.limits.max_wal_mb_s:
             # keep the batch's WAL under the cap: wait out the rest of its time slot
             slot_s = wrote / (self.limits.max_wal_mb_s * 1024 * 1024)
             if slot_s > held_s:
