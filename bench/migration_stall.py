@@ -214,7 +214,8 @@ def main(argv: list[str] | None = None) -> int:
                 opts = migrate.MigrationOptions(batch_size=args.batch_size, lock_timeout_ms=args.lock_timeout_ms,
                                                 pace=PaceLimits(batch_budget_ms=budget,
                                                                 max_wal_mb_s=args.max_wal_mb_s))
-                rb = measure(url, ids, args.rate, lambda ph: run_runbook(url, ph, opts, args.migrations_dir))
+                rb = measure(url, ids, args.rate,
+                             lambda ph, url=url, opts=opts: run_runbook(url, ph, opts, args.migrations_dir))
                 rb["verify"] = migrate.verify(url, migration_files.load(MIGRATION, args.migrations_dir)).observed
                 drop_database(args.database_url, runs[1])
                 variants.setdefault(f"budget_{budget:g}ms", []).append(rb)
