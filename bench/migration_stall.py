@@ -232,9 +232,10 @@ def main(argv: list[str] | None = None) -> int:
         out["runbook_runs"] = variants
         paced = out["variants"][f"budget_{args.pace[-1]:g}ms"]
         out["targets"] = {
-            "every run's max stall <= 50 ms": paced["max_stall_ms_worst"] <= 50,
-            "every run's total <= 1.3x seed": (paced["vs_seed_worst"] <= 1.3
-                                               if paced.get("vs_seed_worst") is not None else None),
+            # judged on the worst of the runs of the last pace
+            "runbook_max_stall_ms<=50": paced["max_stall_ms_worst"] <= 50,
+            "runbook_total_s<=1.3*seed_total_s": (paced["vs_seed_worst"] <= 1.3
+                                                  if paced.get("vs_seed_worst") is not None else None),
             "lost_writes==0": out["lost_writes"] == 0,
         }
         args.json.parent.mkdir(parents=True, exist_ok=True)
