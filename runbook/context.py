@@ -50,7 +50,10 @@ class RunContext:
 
     @property
     def rehearsal_db(self) -> str:
-        return f"rb_rehearsal_{database_name(self.database_url)}"[:63]
+        # the run id first: two environments whose databases share a name (staging and
+        # production both `dawsos`) rehearse on one server at once without meeting
+        run = "".join(c for c in self.flow_run_id if c.isalnum())[:12] or "norun"
+        return f"rb_rehearsal_{run}_{database_name(self.database_url)}"[:63]
 
 
 def database_for(environment: Environment, settings: Settings) -> str:
