@@ -13,6 +13,7 @@ from prefect.runtime import flow_run
 from runbook.context import RunContext, build_context
 from runbook.errors import GateFailed
 from runbook.expectations.preflight import preflight
+from runbook.expectations.privileges import privileges
 from runbook.expectations.smoke import smoke
 from runbook.gate_result import GateResult
 from runbook.tasks import history
@@ -66,8 +67,13 @@ def smoke_step(name: str = "smoke") -> Step:
 
 def preflight_step(plan: DayPlan) -> Step:
     def check(ctx: RunContext) -> list[GateResult]:
-        out = []
-        for m in plan.migrations():
+        migrations = plan.migrations()
+        if not migrations:
+            return []
+        out = [privileges(ctx, rehearses=True)]
+        if not out[0].passed:   # the other checks would stop at the first object they may not read
+            return out
+        for m in migrations:
             out += preflight(ctx, m)
         return out
     return gate_step("preflight", check)
