@@ -2,12 +2,16 @@
 (rows held + its WAL flush), an optional WAL-rate cap, and a replica's replay lag."""
 from __future__ import annotations
 
+import threading
+import time
+from contextlib import contextmanager
+
 import pytest
 
 from runbook.pg import connect
 from runbook.plan import MIGRATION_014
 from runbook.tasks.database import migrate, migration_files
-from runbook.tasks.database.pacing import PaceLimits
+from runbook.tasks.database.pacing import PaceLimits, ReplicaLagging
 
 
 def apply_014(url: str, pace: PaceLimits, batch_size: int = 200) -> migrate.ApplyReport:
@@ -55,41 +59,34 @@ def test_bad_pace_is_refused_naming_it(kwargs, named):
 
 # -- a real streaming replica ------------------------------------------------------------------
 
-def _seed_primary(pair) -> str:
+@contextmanager
+def lagging_replica(pair):
+    """A seeded primary whose replica has stopped replaying (and has reported it): yields the
+    primary's URL and the standby's connection (replay resumed on the way out)."""
     from runbook.demo.workspace import seed_template_database
 
     seed_template_database(pair.url(), "dawsos", 300)
-    return pair.url("dawsos")
+    url = pair.url("dawsos")
+    with connect(pair.url(replica=True), autocommit=True) as standby:
+        standby.execute("SELECT pg_wal_replay_pause()")
+        with connect(url, autocommit=True) as conn:   # WAL the replica has not replayed
+            conn.execute("UPDATE lots SET cost_basis = cost_basis")
+        time.sleep(1.5)                                # its status report says so
+        try:
+            yield url, standby
+        finally:
+            standby.execute("SELECT pg_wal_replay_resume()")
 
 
 def test_backfill_waits_while_a_replica_lags_then_goes_on(replicated_pair):
-    url = _seed_primary(replicated_pair)
-    with connect(replicated_pair.url(replica=True), autocommit=True) as standby:
-        standby.execute("SELECT pg_wal_replay_pause()")
-        # some WAL the replica has not replayed, and its report of that
-        with connect(url, autocommit=True) as conn:
-            conn.execute("UPDATE lots SET cost_basis = cost_basis")
-        import threading
-        import time as _time
-
-        threading.Timer(2.5, lambda: standby.execute("SELECT pg_wal_replay_resume()")).start()
-        _time.sleep(1.5)
+    with lagging_replica(replicated_pair) as (url, standby):
+        threading.Timer(1.0, lambda: standby.execute("SELECT pg_wal_replay_resume()")).start()
         report = apply_014(url, PaceLimits(batch_budget_ms=0, max_replica_lag_s=0.5, replica_wait_max_s=60))
     assert report.pacing["lots"]["replica_waits"] >= 1
     assert mismatched_lots(url) == 0
 
 
 def test_backfill_gives_up_naming_the_lag_when_the_replica_never_catches_up(replicated_pair):
-    from runbook.tasks.database.pacing import ReplicaLagging
-
-    url = _seed_primary(replicated_pair)
-    with connect(replicated_pair.url(replica=True), autocommit=True) as standby:
-        standby.execute("SELECT pg_wal_replay_pause()")
-        with connect(url, autocommit=True) as conn:
-            conn.execute("UPDATE lots SET cost_basis = cost_basis")
-        import time as _time
-
-        _time.sleep(1.5)
-        with pytest.raises(ReplicaLagging, match=r"a replica lags [\d.]+ s \(allowed 0.5 s\)"):
-            apply_014(url, PaceLimits(batch_budget_ms=0, max_replica_lag_s=0.5, replica_wait_max_s=2))
-        standby.execute("SELECT pg_wal_replay_resume()")
+    with lagging_replica(replicated_pair) as (url, _standby), \
+            pytest.raises(ReplicaLagging, match=r"a replica lags [\d.]+ s \(allowed 0.5 s\)"):
+        apply_014(url, PaceLimits(batch_budget_ms=0, max_replica_lag_s=0.5, replica_wait_max_s=2))
