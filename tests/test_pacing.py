@@ -11,7 +11,7 @@ import pytest
 from runbook.pg import connect
 from runbook.plan import MIGRATION_014
 from runbook.tasks.database import migrate, migration_files
-from runbook.tasks.database.pacing import PaceLimits, ReplicaLagging
+from runbook.tasks.database.pacing import Pacer, PaceLimits, ReplicaLagging
 
 
 def apply_014(url: str, pace: PaceLimits, batch_size: int = 200) -> migrate.ApplyReport:
@@ -27,14 +27,30 @@ def mismatched_lots(url: str) -> int:
 
 def test_batches_shrink_over_budget_and_grow_under_it(demo_db):
     tight = apply_014(demo_db, PaceLimits(batch_budget_ms=0.001), batch_size=2000).pacing["lots"]
-    assert tight["batches"] > 1 and tight["shrinks"] >= 1 and tight["grows"] == 0
-    assert min(tight["steps_seen"]) == 1          # down to one heap block per batch
+    assert tight["batches"] > 1 and tight["grows"] == 0
+    assert len(tight["steps_seen"]) == 1           # held at the floor: 1/8 of batch_size
     assert mismatched_lots(demo_db) == 0
 
     migrate.revert(demo_db, migration_files.load(MIGRATION_014))
     loose = apply_014(demo_db, PaceLimits(batch_budget_ms=60_000), batch_size=50).pacing["lots"]
     assert loose["grows"] >= 1 and loose["shrinks"] == 0
     assert mismatched_lots(demo_db) == 0
+
+
+def test_the_pace_follows_each_batch_cost_between_floor_and_ceiling(fresh_db):
+    pacer = Pacer(PaceLimits(batch_budget_ms=20), initial_step=80, max_step=160)
+    assert pacer.step == 10                       # slow start at the floor (1/8)
+    with connect(fresh_db, autocommit=True) as conn:
+        def batch(held_ms: float) -> int:
+            pacer.before_batch(conn)
+            pacer._t0 -= held_ms / 1000           # as if the batch had held the table this long
+            pacer.after_batch(conn)
+            return pacer.step
+        assert [batch(5) for _ in range(4)] == [15, 23, 35, 53]   # cheap: grows 1.5x a batch
+        assert batch(40) == 26                    # twice the budget: halves
+        assert batch(400) == 10                   # far over: down to the floor, never below
+        assert [batch(1) for _ in range(8)][-1] == 160            # capped at the ceiling
+    assert pacer.stats.shrinks == 2 and pacer.stats.grows >= 5
 
 
 def test_fixed_batches_when_pacing_is_off(demo_db):

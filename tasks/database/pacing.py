@@ -70,8 +70,10 @@ class Pacer:
 
     def __init__(self, limits: PaceLimits, initial_step: int, max_step: int):
         self.limits = limits
-        # adaptive: a slow start (the first batch's cost is unknown; it grows from there)
-        self.step = max(1, initial_step // 16 if limits.adaptive else initial_step)
+        # adaptive: a slow start at a floor of 1/8 of batch_size (the first batch's cost is
+        # unknown; it grows from there), so a busy server slows the backfill without making it crawl
+        self.min_step = max(1, initial_step // 8) if limits.adaptive else max(1, initial_step)
+        self.step = self.min_step
         self.max_step = max(self.step, max_step)
         self.stats = PaceStats()
         self._lsn: int | None = None
@@ -102,7 +104,7 @@ class Pacer:
             ratio = self.limits.batch_budget_ms / max(held_ms, 0.1)
             factor = min(self.limits.grow, max(self.limits.shrink, ratio))
             scaled = self.step * factor
-            new = max(1, min(self.max_step, math.ceil(scaled) if factor > 1 else int(scaled)))
+            new = max(self.min_step, min(self.max_step, math.ceil(scaled) if factor > 1 else int(scaled)))
             if new < self.step:
                 st.shrinks += 1
             elif new > self.step:
