@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from runbook.errors import RunbookError
+from runbook.gate_registry import gate
 from runbook.gate_result import GateResult
 from runbook.tasks.target import evaluator_probe
 
@@ -97,6 +98,8 @@ def find_eval_calls(checkout: Path, under: str = "backend") -> list[CallHit]:
                   key=lambda h: (h.path, h.line))
 
 
+@gate('code:no-eval', checks='no eval / exec / compile call in backend/ (no Python file to scan fails)',
+      runs_in='Week 0 Day 5; scheduled verification')
 def no_eval_gate(checkout: Path) -> GateResult:
     hits = find_eval_calls(checkout)
     return GateResult(
@@ -191,6 +194,8 @@ def run_corpus(checkout: Path, payloads: Iterable[Payload], timeout_s: float = 1
                 for n, p in enumerate(payloads)]
 
 
+@gate('security:escape-corpus', checks='every sandbox-escape payload is rejected with no side effect, after a canary proved the probe reaches the evaluator',
+      runs_in='Week 0 Day 5')
 def escape_gate(checkout: Path, corpus: Path = CORPUS) -> GateResult:
     outcomes = run_corpus(checkout, load_corpus(corpus))
     bad = [o for o in outcomes if not o.rejected]
@@ -267,6 +272,8 @@ def decide_all(checkout: Path, samples: Path, conditions: list[str], work: Path)
     return json.loads(result.read_text())
 
 
+@gate('security:evaluator-differential', checks='every pattern condition decides the same with the old and the new evaluator',
+      runs_in='Week 0 Day 5')
 def differential_gate(old_checkout: Path, new_checkout: Path, samples: Path) -> GateResult:
     if not Path(samples).is_file():
         raise RunbookError(f"captured condition states {samples}: file not found")

@@ -7,6 +7,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from runbook.gate_registry import gate
 from runbook.gate_result import GateResult
 from runbook.tasks.database.migration_files import Migration
 
@@ -16,6 +17,8 @@ def squawk_binary() -> str:
     return str(candidate) if candidate.exists() else "squawk"
 
 
+@gate('squawk', checks='squawk reports 0 warnings on every section of the migration as executed (a missing, crashing or silent squawk fails)',
+      runs_in="every plan day's preflight, per migration")
 def lint_migration(migration: Migration, lock_timeout_ms: int = 2000,
                    pg_version: str = "15.0", url: str | None = None) -> GateResult:
     """0 warnings, or a '-- squawk-ignore RULE' on the statement with a reason beside it. A

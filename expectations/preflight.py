@@ -4,6 +4,7 @@ from __future__ import annotations
 from runbook.context import RunContext
 from runbook.errors import RunbookError
 from runbook.expectations.lint import lint_migration
+from runbook.gate_registry import gate
 from runbook.gate_result import GateResult
 from runbook.pg import connect
 from runbook.tasks.database import backfill_triggers, ledger
@@ -12,6 +13,8 @@ from runbook.tasks.database.migrate import leaf_relations
 from runbook.tasks.database.migration_files import Migration
 
 
+@gate('preflight:long-transactions', checks="no other session holds a transaction open longer than the limit (and the role can see other sessions' xact_start)",
+      runs_in="every plan day's preflight")
 def long_transactions(url: str, older_than_s: int = 60) -> GateResult:
     """Transactions open long enough to make DDL queue (and everything behind it) wait."""
     with connect(url) as conn:
@@ -28,6 +31,8 @@ def long_transactions(url: str, older_than_s: int = 60) -> GateResult:
                       observed=len(rows), expected=0, sample=sample)
 
 
+@gate('preflight:drift', checks="the ledger's checksum for an applied migration equals its file's",
+      runs_in="every plan day's preflight, per migration")
 def drift(url: str, migration: Migration) -> GateResult:
     ledger.ensure(url)
     state = ledger.migration_state(url, migration.id)
@@ -38,6 +43,8 @@ def drift(url: str, migration: Migration) -> GateResult:
                       expected=migration.checksum[:12])
 
 
+@gate('preflight:disk', checks='BACKUP_DIR has room for the pre-change backup',
+      runs_in="every plan day's preflight")
 def disk_room(ctx: RunContext) -> GateResult:
     try:
         room = check_disk_room(ctx.database_url, ctx.backup_dir)
@@ -54,6 +61,8 @@ def preflight(ctx: RunContext, migration: Migration) -> list[GateResult]:
             long_transactions(ctx.database_url), disk_room(ctx)]
 
 
+@gate('preflight:backfill-triggers', checks='no user trigger fires during a backfill unless kept out or accepted by name',
+      runs_in="every plan day's preflight, per migration with a backfill")
 def backfill_triggers_gate(ctx: RunContext, migration: Migration) -> GateResult:
     """The user triggers each backfill would fire, what they would change, and how the run keeps
     them out; fails (naming trigger and columns) when it cannot and nobody accepted them."""

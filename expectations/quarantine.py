@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from psycopg import sql
 
+from runbook.gate_registry import gate
 from runbook.gate_result import GateResult
 from runbook.pg import connect
 from runbook.tasks.database.quarantine import SCHEMA, counts
 
 
+@gate('quarantine:accounted', checks='every row is still in its table or in the quarantine schema (an empty set of tables fails)',
+      runs_in='Week 0 Day 3-4 after 015')
 def accounted_gate(url: str, tables: list[str], migration_id: str, rows_before: dict[str, int] | None) -> GateResult:
     """Nothing lost: rows in the table + rows quarantined >= rows before (the app may add rows
     meanwhile; a move that deleted without keeping would show as fewer)."""
@@ -29,6 +32,8 @@ def accounted_gate(url: str, tables: list[str], migration_id: str, rows_before: 
 
 
 
+@gate('restored:quarantine', checks='after a revert, no row the migration quarantined is left in the quarantine schema',
+      runs_in='rollback of 015')
 def emptied_gate(url: str, tables: list[str], migration_id: str) -> GateResult:
     """After a revert: no row of migration_id is left in quarantine (all back in their tables)."""
     left = {t: n for t, n in counts(url, tables, migration_id).items() if n}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from runbook.context import RunContext
 from runbook.expectations.parity import parity_gate, plan_validation_queries
+from runbook.gate_registry import gate
 from runbook.gate_result import GateResult
 from runbook.pg import connect
 from runbook.plan import MIGRATION_014
@@ -14,6 +15,8 @@ from runbook.tasks.database import expand, migrate
 from runbook.tasks.database.migrate import primary_key
 
 
+@gate('plan-validation:014', checks="the plan's Task 1.1 validation queries: all lots match, new columns NOT NULL",
+      runs_in='Week 0 Day 1-2 after 014')
 def plan_validation_gate(url: str) -> GateResult:
     """The plan's own Task 1.1 validation queries, verbatim, and its expected result."""
     out = plan_validation_queries(url)
@@ -28,6 +31,8 @@ def plan_validation_gate(url: str) -> GateResult:
                       details={"queries": out["queries"], "error": out.get("data_error")})
 
 
+@gate('backfill-side-effects', checks='the backfill changed no column but the new ones',
+      runs_in='Week 0 Day 1-2 after 014')
 def side_effects_gate(url: str, migration_id: str = MIGRATION_014) -> GateResult:
     """Every other column of every row the backfill updated is unchanged (each batch compared
     the rows' other columns before and after), unless the operator accepted the triggers."""
@@ -56,6 +61,8 @@ def parity_gates(url: str, data: dict) -> list[GateResult]:
     return out
 
 
+@gate('code:old-names', checks='0 occurrences of the old column names in the deployed code',
+      runs_in='Week 0 Day 1-2; contract (017); scheduled verification')
 def old_names_gate(ctx: RunContext) -> GateResult:
     """The plan's grep validation, by the boundary rule, outside the migration history."""
     renames = DAWSOS.code_renames

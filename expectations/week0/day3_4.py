@@ -13,6 +13,7 @@ from runbook.expectations.integrity import (
 )
 from runbook.expectations.quarantine import accounted_gate
 from runbook.expectations.schema import compare_rebuild, duplicates_gate
+from runbook.gate_registry import gate
 from runbook.gate_result import GateResult
 from runbook.pg import connect, database_name
 from runbook.plan import MIGRATION_015
@@ -59,6 +60,8 @@ def fk_indexes_gate(ctx: RunContext) -> list[GateResult]:
     return fk_index_gates(ctx.database_url)
 
 
+@gate('pool-health', checks="the running API's /health reports a healthy pool with the plan's sizes and timeouts, read from the live pool",
+      runs_in='Week 0 Day 3-4; scheduled verification')
 def pool_health_gate(ctx: RunContext) -> GateResult:
     """The restarted API's /health reports the plan's pool settings and a healthy pool."""
     health = api(ctx).health()

@@ -120,6 +120,15 @@ def codemod_rename(repo: Path = typer.Option(..., help="git work tree to edit"),
         console.print(f"  alias to review: {o.path}:{o.line}: {o.text.strip()}", markup=False)
 
 
+@app.command("gates")
+def gates(check: bool = typer.Option(False, "--check", help="write nothing; exit 1 when docs/gates.md "
+                                     "is stale or a gate has no failing test")) -> None:
+    """Write docs/gates.md, the gate inventory, from the gate registry and the tests."""
+    from runbook.cli.gate_inventory import main as inventory
+
+    raise typer.Exit(inventory(["--check"] if check else []))
+
+
 @gate_app.command("old-names")
 def gate_old_names(repo: Path = typer.Option(...), name: list[str] = typer.Option(["qty_open", "qty_original"]),
                    exclude: list[str] = typer.Option(["backend/db/migrations/0*", "backend/db/schema/*"])) -> None:
