@@ -198,6 +198,8 @@ def explain_gate(url: str, probes: list[Probe]) -> GateResult:
     prefers a seq scan; this asks whether a fitting index is *usable*) and check the plan
     uses an index whose leading columns are the probe's."""
     bad, seen = [], []
+    if not probes:   # no query to explain proves no index is used
+        bad.append({"query": "(none)", "problem": "no query or FK lookup to explain: nothing to check"})
     with connect(url) as conn:
         indexes = {r[0]: tuple(r[1]) for r in conn.execute(
             """SELECT c.relname, array_agg(a.attname::text ORDER BY k.ord)
@@ -224,7 +226,7 @@ def explain_gate(url: str, probes: list[Probe]) -> GateResult:
                 bad.append({"query": p.description, "problem": "no index leading with "
                             + ", ".join(p.leading) + " in the plan", "plan_uses": ", ".join(used) or "(none)"})
         conn.rollback()
-    return GateResult(name="explain:indexes-used", passed=not bad,
+    return GateResult(name="explain:indexes-used", passed=not bad and bool(probes),
                       expectation="EXPLAIN (enable_seqscan = off) of each common query and FK lookup "
                                   "uses an index leading with its columns",
                       observed=f"{len(probes) - len(bad)}/{len(probes)} use one",

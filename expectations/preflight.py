@@ -17,7 +17,17 @@ from runbook.tasks.database.migration_files import Migration
       runs_in="every plan day's preflight")
 def long_transactions(url: str, older_than_s: int = 60) -> GateResult:
     """Transactions open long enough to make DDL queue (and everything behind it) wait."""
+    expectation = f"no transaction open longer than {older_than_s}s"
     with connect(url) as conn:
+        # without pg_read_all_stats, other roles' sessions show xact_start NULL: blind, not clear
+        who, sees_all = conn.execute(
+            """SELECT current_user, rolsuper OR pg_has_role(current_user, 'pg_read_all_stats', 'USAGE')
+                 FROM pg_roles WHERE rolname = current_user""").fetchone()
+        if not sees_all:
+            return GateResult(name="preflight:long-transactions", passed=False, expectation=expectation,
+                              observed=f"role {who} cannot see other sessions' xact_start "
+                                       "(not superuser, no pg_read_all_stats)",
+                              expected="a role that sees every session (GRANT pg_read_all_stats)")
         rows = conn.execute(
             """SELECT pid, usename, application_name, state,
                       round(extract(epoch FROM now() - xact_start))::int AS open_s
@@ -26,8 +36,7 @@ def long_transactions(url: str, older_than_s: int = 60) -> GateResult:
                   AND xact_start < now() - make_interval(secs => %s)
                 ORDER BY xact_start""", (older_than_s,)).fetchall()
     sample = [dict(zip(("pid", "user", "application", "state", "open_s"), r)) for r in rows]
-    return GateResult(name="preflight:long-transactions", passed=not rows,
-                      expectation=f"no transaction open longer than {older_than_s}s",
+    return GateResult(name="preflight:long-transactions", passed=not rows, expectation=expectation,
                       observed=len(rows), expected=0, sample=sample)
 
 

@@ -168,6 +168,8 @@ def smoke(base_url: str, checkout: Path, database_url: str, headers: dict | None
         runs = [run_pattern(client, base_url, checkout, pid, inputs, headers, panels[pid])
                 for pid in pattern_ids(checkout)]
     bad = [r for r in runs if r.status != "ok"]
+    if not runs:   # no pattern found is not "every pattern ran"
+        runs = bad = [PatternRun("(none)", "error", None, 0, 0, [f"no pattern in {DAWSOS.patterns_dir}"])]
     result = GateResult(
         name="smoke:patterns", passed=not bad,
         expectation="every pattern executes through the API with no blank panel",

@@ -1,0 +1,284 @@
+"""Every gate fails closed: a tool that is missing, crashes or prints nothing, a permission that
+hides rows, an empty set of tables, a probe hook never reached — each is a failed gate naming
+the cause (real PostgreSQL, real squawk, real processes). Also the failing cases of gates no
+other test makes fail."""
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import threading
+import uuid
+from pathlib import Path
+from types import SimpleNamespace
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from runbook.demo.workspace import TEMPLATE
+from runbook.expectations.contract import old_column_references_gate
+from runbook.expectations.evaluator import escape_gate, no_eval_gate
+from runbook.expectations.integrity import explain_gate
+from runbook.expectations.lint import lint_migration
+from runbook.expectations.preflight import disk_room, drift, long_transactions
+from runbook.expectations.quarantine import accounted_gate, emptied_gate, reasons_gate
+from runbook.expectations.schema import duplicates_gate
+from runbook.expectations.week0.day1_2 import plan_validation_gate, side_effects_gate
+from runbook.pg import connect
+from runbook.target import DAWSOS
+from runbook.tasks.database import ledger
+from runbook.tasks.database.fk_indexes import Probe
+from runbook.tasks.database.migration_files import Migration
+
+ORCH = "backend/app/core/pattern_orchestrator.py"
+EVAL_LINE = 'result = eval(safe_condition, {"__builtins__": {}}, state)'
+
+
+def execute(url: str, *statements: str) -> None:
+    with connect(url, autocommit=True) as conn:
+        for s in statements:
+            conn.execute(s)
+
+
+def triad(tmp_path: Path, up: str) -> Migration:
+    files = {"up": f"-- runbook:section main\n{up}\n",
+             "down": "-- runbook:section main\nSELECT 1;\n",
+             "verify": "-- runbook:check it holds\nSELECT true;\n"}
+    paths = {}
+    for kind, text in files.items():
+        paths[kind] = tmp_path / f"900_probe.{kind}.sql"
+        paths[kind].write_text(text)
+    return Migration("900_probe", paths["up"], paths["down"], paths["verify"])
+
+
+def fake_tool(tmp_path: Path, body: str) -> str:
+    path = tmp_path / "squawk-stand-in"
+    path.write_text("#!/bin/sh\n" + body + "\n")
+    path.chmod(path.stat().st_mode | stat.S_IXUSR)
+    return str(path)
+
+
+# -- squawk ------------------------------------------------------------------------------------
+
+@pytest.mark.gate_fails("squawk")
+def test_squawk_findings_fail_the_gate(tmp_path):
+    result = lint_migration(triad(tmp_path, "ALTER TABLE t ADD COLUMN c int NOT NULL;"))
+    assert not result.passed and result.observed >= 1
+    assert any(f["rule"] == "adding-required-field" for f in result.sample)
+    assert lint_migration(triad(tmp_path, "SELECT 1;")).passed          # the real tool, clean input
+
+
+@pytest.mark.gate_fails("squawk")
+@pytest.mark.parametrize("tool,cause", [
+    (None, "squawk not found"),
+    ("echo 'thread main panicked' >&2; exit 101", "squawk printed nothing (exit code 101): thread main panicked"),
+    ("exit 0", "squawk printed nothing (exit code 0)"),
+    ("echo '[]'; exit 101", "squawk exited 101 with 0 findings"),
+    ("echo 'not json'; exit 1", "squawk's output is not JSON"),
+])
+def test_squawk_missing_crashing_or_silent_is_a_failed_gate_not_zero_findings(tmp_path, tool, cause):
+    binary = str(tmp_path / "no-such-squawk") if tool is None else fake_tool(tmp_path, tool)
+    result = lint_migration(triad(tmp_path, "SELECT 1;"), squawk=binary)
+    assert not result.passed
+    assert str(result.observed).startswith(cause)
+    assert result.sample == [{"rule": "squawk-error", "message": result.observed}]
+
+
+# -- preflight ---------------------------------------------------------------------------------
+
+@pytest.mark.gate_fails("preflight:long-transactions")
+def test_long_transaction_of_another_session_fails_the_preflight(fresh_db):
+    assert long_transactions(fresh_db, older_than_s=0).passed
+    with psycopg.connect(fresh_db) as other:
+        other.execute("SELECT 1")            # a transaction is now open in another session
+        result = long_transactions(fresh_db, older_than_s=0)
+        other.rollback()
+    assert not result.passed and result.observed == 1
+
+
+@pytest.mark.gate_fails("preflight:long-transactions")
+def test_a_role_that_cannot_see_other_sessions_fails_the_preflight_instead_of_passing_blind(fresh_db):
+    """Without pg_read_all_stats, another role's open transaction shows xact_start NULL: the
+    gate would see nothing; it fails naming the role instead, and passes once granted."""
+    role = f"rb_blind_{uuid.uuid4().hex[:8]}"
+    ident = sql.Identifier(role)
+    with connect(fresh_db, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(ident))
+    role_url = f"postgresql://{role}@{fresh_db.split('@', 1)[1]}"
+    try:
+        with psycopg.connect(fresh_db) as other:
+            other.execute("SELECT 1")        # the superuser's transaction stays open
+            blind = long_transactions(role_url, older_than_s=0)
+            with connect(fresh_db, autocommit=True) as conn:
+                conn.execute(sql.SQL("GRANT pg_read_all_stats TO {}").format(ident))
+            seeing = long_transactions(role_url, older_than_s=0)
+            other.rollback()
+        assert not blind.passed
+        assert blind.observed == (f"role {role} cannot see other sessions' xact_start "
+                                  "(not superuser, no pg_read_all_stats)")
+        assert not seeing.passed and seeing.observed == 1      # now it sees the transaction
+    finally:
+        with connect(fresh_db, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP ROLE {}").format(ident))
+
+
+@pytest.mark.gate_fails("preflight:drift")
+def test_drift_fails_when_the_ledger_checksum_differs_from_the_file(fresh_db, tmp_path):
+    m = triad(tmp_path, "SELECT 1;")
+    ledger.ensure(fresh_db)
+    ledger.set_migration(fresh_db, m.id, m.checksum, "applied")
+    assert drift(fresh_db, m).passed
+    m.up.write_text(m.up.read_text() + "-- edited after it was applied\n")
+    result = drift(fresh_db, m)
+    assert not result.passed and result.expected == m.checksum[:12] and result.observed != result.expected
+
+
+@pytest.mark.gate_fails("preflight:disk")
+def test_disk_gate_fails_when_the_backup_dir_cannot_be_used(fresh_db, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    result = disk_room(SimpleNamespace(database_url=fresh_db, backup_dir=blocker / "backups"))
+    assert not result.passed and "a-file" in result.observed
+
+
+# -- quarantine (015) --------------------------------------------------------------------------
+
+@pytest.fixture
+def quarantined(fresh_db):
+    execute(fresh_db, "CREATE TABLE lots (id int PRIMARY KEY)", "INSERT INTO lots VALUES (1), (2)",
+            "CREATE SCHEMA quarantine",
+            "CREATE TABLE quarantine.lots (row_key jsonb PRIMARY KEY, row_data jsonb NOT NULL, "
+            "reason text NOT NULL, migration_id text NOT NULL, flow_run_id text)",
+            """INSERT INTO quarantine.lots VALUES ('{"id": 3}', '{"id": 3}', 'orphan: portfolio_id', '015', 'r')""")
+    return fresh_db
+
+
+@pytest.mark.gate_fails("quarantine:accounted")
+def test_accounted_fails_on_a_lost_row_and_on_an_empty_set_of_tables(quarantined):
+    assert accounted_gate(quarantined, ["lots"], "015", {"lots": 3}).passed      # 2 + 1 quarantined
+    lost = accounted_gate(quarantined, ["lots"], "015", {"lots": 4})
+    assert not lost.passed and lost.sample[0]["accounted"] is False
+    empty = accounted_gate(quarantined, [], "015", {"lots": 3})
+    assert not empty.passed and empty.observed == "no quarantine table for 015: nothing to check"
+
+
+@pytest.mark.gate_fails("quarantine:reasons")
+def test_every_quarantined_row_says_why_or_the_gate_fails(quarantined):
+    assert reasons_gate(quarantined, ["lots"], "015").passed
+    execute(quarantined, """INSERT INTO quarantine.lots VALUES ('{"id": 4}', '{"id": 4}', '  ', '015', 'r')""")
+    silent = reasons_gate(quarantined, ["lots"], "015")
+    assert not silent.passed and silent.sample == [{"table": "quarantine.lots", "rows_without_reason": 1}]
+    empty = reasons_gate(quarantined, [], "015")
+    assert not empty.passed and "nothing to check" in empty.observed
+
+
+@pytest.mark.gate_fails("restored:quarantine")
+def test_restored_fails_while_a_quarantined_row_is_left(quarantined):
+    result = emptied_gate(quarantined, ["lots"], "015")
+    assert not result.passed and result.sample == [{"table": "lots", "still_quarantined": 1}]
+    execute(quarantined, "DELETE FROM quarantine.lots")
+    assert emptied_gate(quarantined, ["lots"], "015").passed
+
+
+# -- day 1-2 -----------------------------------------------------------------------------------
+
+@pytest.mark.gate_fails("plan-validation:014")
+def test_plan_validation_fails_when_a_new_column_is_nullable_or_a_lot_differs(fresh_db):
+    execute(fresh_db, "CREATE TABLE lots (id int PRIMARY KEY, qty_open numeric, qty_original numeric, "
+                      "quantity_open numeric NOT NULL, quantity_original numeric)",
+            "INSERT INTO lots VALUES (1, 5, 5, 5, 5), (2, 3, 4, 2, 4)")
+    result = plan_validation_gate(fresh_db)
+    assert not result.passed
+    assert result.observed["columns"]["quantity_original"] == "YES"
+    assert result.observed["data"]["total_lots"] == 2 and result.observed["data"]["matching_open"] == 1
+
+
+@pytest.mark.gate_fails("backfill-side-effects")
+def test_side_effects_gate_fails_when_the_backfill_changed_other_columns(fresh_db):
+    ledger.ensure(fresh_db)
+    with connect(fresh_db) as conn:
+        ledger.save_checkpoint(conn, "014", "lots", {"side_effects": 2, "sample": [{"id": 1}],
+                                                     "triggers": "fire"}, 10, True)
+    result = side_effects_gate(fresh_db, "014")
+    assert not result.passed and result.observed == 2 and result.sample == [{"table": "lots", "row": {"id": 1}}]
+
+
+# -- day 3-4 / contract --------------------------------------------------------------------------
+
+@pytest.mark.gate_fails("explain:indexes-used")
+def test_explain_fails_without_a_usable_index_and_without_any_probe(fresh_db):
+    execute(fresh_db, "CREATE TABLE lots (id int PRIMARY KEY, portfolio_id int)", "INSERT INTO lots VALUES (1, 7)")
+    probe = Probe(description="lots by portfolio", table="lots", query="SELECT * FROM lots WHERE portfolio_id = {portfolio_id}",
+                  leading=("portfolio_id",))
+    unindexed = explain_gate(fresh_db, [probe])
+    assert not unindexed.passed and "no index leading with portfolio_id" in unindexed.sample[0]["problem"]
+    execute(fresh_db, "CREATE INDEX ON lots (portfolio_id)")
+    assert explain_gate(fresh_db, [probe]).passed
+    none = explain_gate(fresh_db, [])
+    assert not none.passed and none.sample[0]["problem"] == "no query or FK lookup to explain: nothing to check"
+
+
+@pytest.mark.gate_fails("schema:defined-once")
+def test_defined_once_fails_on_a_table_created_twice(tmp_path):
+    schema = tmp_path / DAWSOS.schema_dir
+    schema.mkdir(parents=True)
+    (tmp_path / DAWSOS.migrations_dir).mkdir(parents=True, exist_ok=True)
+    (schema / "a.sql").write_text("CREATE TABLE audit_log (id int);\n")
+    (tmp_path / DAWSOS.migrations_dir / "010_audit.sql").write_text("CREATE TABLE IF NOT EXISTS audit_log (id int);\n")
+    result = duplicates_gate(tmp_path)
+    assert not result.passed and result.sample[0]["table"] == "public.audit_log"
+
+
+@pytest.mark.gate_fails("catalog:old-column-references")
+def test_old_column_references_fail_while_a_view_uses_an_old_column(fresh_db):
+    execute(fresh_db, "CREATE TABLE lots (id int, qty_open numeric, quantity_open numeric)",
+            "CREATE VIEW open_lots AS SELECT id, qty_open FROM lots")
+    result = old_column_references_gate(fresh_db, ignore=frozenset())
+    assert not result.passed and result.sample == [{"kind": "view", "object": "open_lots", "column": "qty_open"}]
+
+
+# -- day 5: no eval, and the escape probe's canary ---------------------------------------------
+
+@pytest.mark.gate_fails("code:no-eval")
+def test_no_eval_fails_when_there_is_nothing_to_scan(tmp_path):
+    (tmp_path / "backend").mkdir()
+    result = no_eval_gate(tmp_path)
+    assert not result.passed and result.sample[0]["call"] == "nothing scanned"
+
+
+def orchestrator_variant(dest: Path, new_line: str, imports: str = "") -> Path:
+    shutil.copytree(TEMPLATE, dest, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    path = dest / ORCH
+    text = path.read_text()
+    assert EVAL_LINE in text
+    text = text.replace("\nimport re\n", "\nimport re\n" + imports, 1)   # after `from __future__`
+    path.write_text(text.replace(EVAL_LINE, new_line))
+    return dest
+
+
+@pytest.mark.gate_fails("security:escape-corpus")
+def test_escape_gate_fails_when_the_probe_never_reaches_the_backends_evaluator(tmp_path):
+    """A backend that evaluates through something no hook sees (here a compiled function): the
+    old probe marked every payload "rejected"; the canary proves nothing reached the hook."""
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("# [import]\n__import__('os')\n")
+    code = orchestrator_variant(tmp_path / "hidden", 'result = types.FunctionType(compile(safe_condition, "c", "eval"), '
+                                '{"__builtins__": {}, **state})()', "import types\n")
+    result = escape_gate(code, corpus)
+    assert not result.passed
+    assert str(result.observed).startswith("probe never reached the evaluator")
+
+
+def test_escape_probe_hooks_simple_eval_and_a_simpleeval_instance(tmp_path):
+    """What the old hook (evaluate_condition / eval by name) never saw is seen now: the canary
+    reaches it, and the corpus is judged by what the evaluator did."""
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("# [import]\n__import__('os')\n# [dunder]\n().__class__.__base__.__subclasses__()\n")
+    for name, line, imports in (
+            ("function", "result = simple_eval(safe_condition, names=state)", "from simpleeval import simple_eval\n"),
+            ("instance", "_EVALUATOR.names = state; result = _EVALUATOR.eval(safe_condition)",
+             "from simpleeval import SimpleEval\n_EVALUATOR = SimpleEval()\n")):
+        result = escape_gate(orchestrator_variant(tmp_path / name, line, imports), corpus)
+        assert result.passed, (name, result.observed, result.sample)
+        assert result.details["evaluator"], name
