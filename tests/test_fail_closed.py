@@ -282,3 +282,37 @@ def test_escape_probe_hooks_simple_eval_and_a_simpleeval_instance(tmp_path):
         result = escape_gate(orchestrator_variant(tmp_path / name, line, imports), corpus)
         assert result.passed, (name, result.observed, result.sample)
         assert result.details["evaluator"], name
+
+
+# -- pool health: what the live pool uses, not what the code's constants say -------------------
+
+@pytest.mark.gate_fails("pool-health")
+def test_pool_health_reads_the_timeouts_from_the_live_pool(target, tmp_path):
+    """Two APIs after the pool codemod: one as written (passes); one whose pool is built with
+    another command timeout while its constant still says 60 (fails on the live value)."""
+    from runbook.expectations.week0.day3_4 import pool_health_verdict
+    from runbook.tasks.code.pool import configure_pool
+    from runbook.tasks.target.api_server import ApiServer
+
+    verdicts, healths = {}, {}
+    for name in ("as-written", "live-differs"):
+        code = tmp_path / name
+        shutil.copytree(TEMPLATE, code, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        configure_pool(code)
+        db_py = code / "backend/app/core/database.py"
+        if name == "live-differs":
+            text = db_py.read_text()
+            assert "command_timeout=POOL_COMMAND_TIMEOUT" in text
+            db_py.write_text(text.replace("command_timeout=POOL_COMMAND_TIMEOUT", "command_timeout=5"))
+        server = ApiServer(code, target.staging_url, log_path=tmp_path / f"{name}.log")
+        try:
+            server.start()
+            healths[name] = server.health()
+        finally:
+            server.stop()
+        verdicts[name] = pool_health_verdict(healths[name])
+    assert verdicts["as-written"].passed, verdicts["as-written"].sample
+    bad = verdicts["live-differs"]
+    assert not bad.passed
+    assert bad.sample == [{"setting": "pool_command_timeout", "reported": 5.0, "expected": 60}]
+    assert healths["live-differs"]["pool"]["command_timeout"] == 60      # the constant still says 60
