@@ -112,6 +112,14 @@ def fk_catalog_gate(url: str, expected: Sequence[tuple[str, str, str]], *,
 def fk_index_gate(url: str, schema: str = "public", *, sample_size: int = 50) -> GateResult:
     """Every FK column set in `schema` has a valid, non-partial index whose leading columns are
     exactly that set (any order): unindexed FKs make parent deletes/updates scan the child."""
+    with connect(url) as conn:
+        fks = conn.execute("SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND connamespace = "
+                           "to_regnamespace(%s)", (schema,)).fetchone()[0]
+    if not fks:   # no foreign key to look at is not "every foreign key indexed"
+        return GateResult(name=f"fk-index:{schema}", passed=False,
+                          expectation=f"every foreign key in schema {schema} has an index on its columns",
+                          observed=f"no foreign key in schema {schema}: nothing to check",
+                          expected="the schema's foreign keys, each indexed")
     return run_unexpected_rows(
         url,
         name=f"fk-index:{schema}",

@@ -19,9 +19,9 @@ from psycopg import sql
 from runbook.demo.workspace import TEMPLATE
 from runbook.expectations.contract import old_column_references_gate
 from runbook.expectations.evaluator import escape_gate, no_eval_gate
-from runbook.expectations.integrity import explain_gate
+from runbook.expectations.integrity import explain_gate, fk_index_gate
 from runbook.expectations.lint import lint_migration
-from runbook.expectations.preflight import disk_room, drift, long_transactions
+from runbook.expectations.preflight import backfill_triggers_gate, disk_room, drift, long_transactions
 from runbook.expectations.quarantine import accounted_gate, emptied_gate, reasons_gate
 from runbook.expectations.schema import duplicates_gate
 from runbook.expectations.week0.day1_2 import plan_validation_gate, side_effects_gate
@@ -134,6 +134,34 @@ def test_drift_fails_when_the_ledger_checksum_differs_from_the_file(fresh_db, tm
     assert not result.passed and result.expected == m.checksum[:12] and result.observed != result.expected
 
 
+@pytest.mark.gate_fails("preflight:backfill-triggers")
+def test_backfill_triggers_gate_fails_for_a_role_that_cannot_keep_a_trigger_out(fresh_db, tmp_path):
+    """A trigger the backfill would fire, and a role that can neither set replica nor alter the
+    table: refused naming the trigger, unless the operator accepts it by name."""
+    execute(fresh_db, "CREATE TABLE lots (id int PRIMARY KEY, qty_open numeric, quantity_open numeric, "
+                      "updated_at timestamptz)", "INSERT INTO lots VALUES (1, 5, NULL, NULL)",
+            "CREATE FUNCTION stamp() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN NEW.updated_at := now(); RETURN NEW; END $$",
+            "CREATE TRIGGER trg_stamp BEFORE UPDATE ON lots FOR EACH ROW EXECUTE FUNCTION stamp()")
+    m = triad(tmp_path, "SELECT 1;\n-- runbook:backfill lots quantity_open=qty_open")
+    role = f"rb_trg_{uuid.uuid4().hex[:8]}"
+    with connect(fresh_db, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
+        conn.execute(sql.SQL("GRANT SELECT, UPDATE ON lots TO {}").format(sql.Identifier(role)))
+    role_url = f"postgresql://{role}@{fresh_db.split('@', 1)[1]}"
+    try:
+        refused = backfill_triggers_gate(SimpleNamespace(database_url=role_url, accept_trigger_effects=()), m)
+        accepted = backfill_triggers_gate(SimpleNamespace(database_url=role_url,
+                                                          accept_trigger_effects=("trg_stamp",)), m)
+    finally:
+        with connect(fresh_db, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
+            conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+    assert not refused.passed and "trg_stamp" in refused.observed
+    assert refused.sample[0]["kept_out"] == "refused"
+    assert accepted.passed
+
+
 @pytest.mark.gate_fails("preflight:disk")
 def test_disk_gate_fails_when_the_backup_dir_cannot_be_used(fresh_db, tmp_path):
     blocker = tmp_path / "a-file"
@@ -217,6 +245,13 @@ def test_explain_fails_without_a_usable_index_and_without_any_probe(fresh_db):
     assert explain_gate(fresh_db, [probe]).passed
     none = explain_gate(fresh_db, [])
     assert not none.passed and none.sample[0]["problem"] == "no query or FK lookup to explain: nothing to check"
+
+
+@pytest.mark.gate_fails("fk-index")
+def test_fk_index_fails_on_a_schema_without_foreign_keys(fresh_db):
+    execute(fresh_db, "CREATE TABLE lots (id int PRIMARY KEY, portfolio_id int)")
+    result = fk_index_gate(fresh_db)
+    assert not result.passed and result.observed == "no foreign key in schema public: nothing to check"
 
 
 @pytest.mark.gate_fails("schema:defined-once")
