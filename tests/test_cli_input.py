@@ -27,7 +27,7 @@ def setup(fresh_db, tmp_path):
     repo.mkdir()
     (repo / "app.py").write_text("QTY = 'qty_open'\n")
     for args in (["init", "-q"], ["add", "-A"], ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "one"]):
-        subprocess.run(["git", "-C", str(repo), *args], check=True)
+        subprocess.run(["git", "-C", str(repo), *args], check=True)  # noqa: S603
     env = {"DATABASE_URL": fresh_db, "STAGING_DATABASE_URL": fresh_db, "TARGET_REPO": str(repo),
            "RUNBOOK_WORKSPACE": str(tmp_path / "ws"), "PREFECT_HOME": str(tmp_path / "prefect")}
     env = {**{k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}, **env}
@@ -36,7 +36,7 @@ def setup(fresh_db, tmp_path):
 
 def run_cli(setup, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([*RUNBOOK, "run", "week0-day1-2", *args], env=setup["env"], cwd=setup["tmp"],
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=300, check=False)
 
 
 def state(setup) -> tuple:
@@ -48,7 +48,7 @@ def state(setup) -> tuple:
     prefect_dbs = sorted(str(p) for p in (setup["tmp"] / "prefect").rglob("*.db")) \
         if (setup["tmp"] / "prefect").exists() else []
     head = subprocess.run(["git", "-C", str(setup["repo"]), "rev-parse", "HEAD"], capture_output=True,
-                          text=True).stdout
+                          text=True, check=True).stdout
     return schemas, rows, prefect_dbs, (setup["tmp"] / "ws").exists(), head
 
 
@@ -65,9 +65,9 @@ def assert_refused(setup, result, message: str) -> None:
     ("batch_size=0", "parameter batch_size must be an integer from 1 to 1000000, not '0'"),
     ("dry_run=perhaps", "parameter dry_run must be true or false, not 'perhaps'"),
     ("environment=prod", "parameter environment must be 'staging' or 'production', not 'prod'"),
-    ("batch_sise=100", "parameter batch_sise is not a parameter of week0-day1-2; it takes: environment, dry_run, "
-                       "require_approval, batch_size, lock_timeout_ms, statement_timeout_ms, "
-                       "idle_in_transaction_timeout_ms, accept_trigger_effects, target"),
+    ("batch_sise=100", ("parameter batch_sise is not a parameter of week0-day1-2; it takes: environment, dry_run, "
+                        "require_approval, batch_size, lock_timeout_ms, statement_timeout_ms, "
+                        "idle_in_transaction_timeout_ms, accept_trigger_effects, target")),
 ])
 def test_a_bad_parameter_is_refused_in_one_line_before_anything_starts(setup, param, message):
     before = state(setup)

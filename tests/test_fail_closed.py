@@ -4,10 +4,8 @@ the cause (real PostgreSQL, real squawk, real processes). Also the failing cases
 other test makes fail."""
 from __future__ import annotations
 
-import os
 import shutil
 import stat
-import threading
 import uuid
 from pathlib import Path
 from types import SimpleNamespace
@@ -21,7 +19,12 @@ from runbook.expectations.contract import old_column_references_gate
 from runbook.expectations.evaluator import escape_gate, no_eval_gate
 from runbook.expectations.integrity import explain_gate, fk_index_gate
 from runbook.expectations.lint import lint_migration
-from runbook.expectations.preflight import backfill_triggers_gate, disk_room, drift, long_transactions
+from runbook.expectations.preflight import (
+    backfill_triggers_gate,
+    disk_room,
+    drift,
+    long_transactions,
+)
 from runbook.expectations.quarantine import accounted_gate, emptied_gate, reasons_gate
 from runbook.expectations.schema import duplicates_gate
 from runbook.expectations.week0.day1_2 import plan_validation_gate, side_effects_gate

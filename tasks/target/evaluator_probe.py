@@ -115,7 +115,7 @@ def hook_evaluators(module, seen: dict) -> list[str]:
             cls = pending.pop()
             pending += cls.__subclasses__()
             if "eval" in vars(cls):
-                setattr(cls, "eval", _recorder(vars(cls)["eval"], f"{cls.__name__}.eval", seen))
+                cls.eval = _recorder(vars(cls)["eval"], f"{cls.__name__}.eval", seen)
                 hooked.append(f"{cls.__name__}.eval")
     return hooked
 
