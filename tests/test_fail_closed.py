@@ -26,7 +26,7 @@ from runbook.expectations.preflight import (
     long_transactions,
 )
 from runbook.expectations.quarantine import accounted_gate, emptied_gate, reasons_gate
-from runbook.expectations.schema import duplicates_gate
+from runbook.expectations.schema import compare_rebuild, duplicates_gate
 from runbook.expectations.week0.day1_2 import plan_validation_gate, side_effects_gate
 from runbook.pg import connect
 from runbook.target import DAWSOS
@@ -266,6 +266,17 @@ def test_defined_once_fails_on_a_table_created_twice(tmp_path):
     (tmp_path / DAWSOS.migrations_dir / "010_audit.sql").write_text("CREATE TABLE IF NOT EXISTS audit_log (id int);\n")
     result = duplicates_gate(tmp_path)
     assert not result.passed and result.sample[0]["table"] == "public.audit_log"
+
+
+@pytest.mark.gate_fails("schema:rebuild-matches-live")
+def test_rebuild_that_builds_no_table_fails_even_against_an_empty_database(fresh_db, admin_url, tmp_path):
+    """Deployed SQL that creates nothing, compared with a database that has nothing: 0
+    differences, yet nothing was compared."""
+    (tmp_path / DAWSOS.schema_dir).mkdir(parents=True)
+    (tmp_path / DAWSOS.schema_dir / "empty.sql").write_text("SELECT 1;\n")
+    result = compare_rebuild(fresh_db, admin_url, f"rb_scratch_{uuid.uuid4().hex[:8]}", tmp_path)
+    assert not result.passed
+    assert result.sample == [{"kind": "rebuild", "name": "(all)", "live": "-", "rebuilt": "no table rebuilt"}]
 
 
 @pytest.mark.gate_fails("catalog:old-column-references")
