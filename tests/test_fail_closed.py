@@ -27,8 +27,14 @@ from runbook.expectations.preflight import (
 )
 from runbook.expectations.quarantine import accounted_gate, emptied_gate, reasons_gate
 from runbook.expectations.schema import compare_rebuild, duplicates_gate
-from runbook.expectations.week0.day1_2 import plan_validation_gate, side_effects_gate
+from runbook.expectations.week0.day1_2 import (
+    pairs_gate,
+    parity_gates,
+    plan_validation_gate,
+    side_effects_gate,
+)
 from runbook.pg import connect
+from runbook.plan import MIGRATION_014, MIGRATION_017
 from runbook.target import DAWSOS
 from runbook.tasks.database import ledger
 from runbook.tasks.database.fk_indexes import Probe
@@ -223,6 +229,19 @@ def test_plan_validation_fails_when_a_new_column_is_nullable_or_a_lot_differs(fr
     assert not result.passed
     assert result.observed["columns"]["quantity_original"] == "YES"
     assert result.observed["data"]["total_lots"] == 2 and result.observed["data"]["matching_open"] == 1
+
+
+@pytest.mark.gate_fails("parity-pairs")
+def test_parity_over_no_column_pair_fails_until_the_contract(fresh_db):
+    """014 recorded as applied without a plan (or its columns gone): nothing to compare fails;
+    once 017 (the contract) is applied, no pair is what is expected."""
+    ledger.ensure(fresh_db)
+    ledger.set_migration(fresh_db, MIGRATION_014, "x", "applied")
+    gates = {g.name: g for g in parity_gates(fresh_db, {})}
+    assert not gates[f"parity-pairs:{MIGRATION_014}"].passed
+    assert gates[f"parity-pairs:{MIGRATION_014}"].observed == "0 pairs in 0 tables"
+    ledger.set_migration(fresh_db, MIGRATION_017, "y", "applied")
+    assert pairs_gate(fresh_db, {}).passed
 
 
 @pytest.mark.gate_fails("backfill-side-effects")

@@ -7,11 +7,11 @@ from runbook.expectations.parity import parity_gate, plan_validation_queries
 from runbook.gate_registry import gate
 from runbook.gate_result import GateResult
 from runbook.pg import connect
-from runbook.plan import MIGRATION_014
+from runbook.plan import MIGRATION_014, SUPERSEDED_BY
 from runbook.target import DAWSOS
 from runbook.tasks.code.rename import find_old_names
 from runbook.tasks.code.transforms import rename_excludes
-from runbook.tasks.database import expand, migrate
+from runbook.tasks.database import expand, ledger, migrate
 from runbook.tasks.database.migrate import primary_key
 
 
@@ -45,12 +45,28 @@ def side_effects_gate(url: str, migration_id: str = MIGRATION_014) -> GateResult
                       details={"tables": seen})
 
 
+@gate("parity-pairs", checks="014 has column pairs to compare (its plan in the ledger, both columns present) "
+      "until the contract supersedes it: no pair to compare fails", runs_in="Week 0 Day 1-2 after 014; "
+      "scheduled verification")
+def pairs_gate(url: str, pairs: dict[str, list[tuple[str, str]]], migration_id: str = MIGRATION_014) -> GateResult:
+    """Parity over no pair would pass in silence: after 014 there must be pairs, unless the
+    contract (017) dropped their old columns."""
+    later = SUPERSEDED_BY.get(migration_id)
+    superseded = bool(later) and (ledger.migration_state(url, later) or {}).get("status") == "applied"
+    return GateResult(name=f"parity-pairs:{migration_id}", passed=bool(pairs) or superseded,
+                      expectation=f"the column pairs {migration_id} keeps in sync are there to compare",
+                      observed=f"{sum(map(len, pairs.values()))} pairs in {len(pairs)} tables"
+                               + (f" ({later} applied: contracted)" if superseded and not pairs else ""),
+                      expected="at least one pair (until the contract)")
+
+
 def parity_gates(url: str, data: dict) -> list[GateResult]:
     """Parity of every column pair 014 keeps in sync (one GX scan per table), the backfill's
     side effects, and the plan's own validation queries (while lots has both names)."""
     rows = (data or {}).get("rows") or {}
     out = []
     pairs = expand.synced_pairs(url, MIGRATION_014)
+    out.append(pairs_gate(url, pairs))
     with connect(url) as conn:
         keys = {table: primary_key(conn, table) for table in pairs}
     for table, table_pairs in pairs.items():
