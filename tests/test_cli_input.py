@@ -27,7 +27,7 @@ def setup(fresh_db, tmp_path):
     repo.mkdir()
     (repo / "app.py").write_text("QTY = 'qty_open'\n")
     for args in (["init", "-q"], ["add", "-A"], ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "one"]):
-        subprocess.run(["git", "-C", str(repo), *args], check=True)  # noqa: S603
+        subprocess.run(["git", "-C", str(repo), *args], check=True)
     env = {"DATABASE_URL": fresh_db, "STAGING_DATABASE_URL": fresh_db, "TARGET_REPO": str(repo),
            "RUNBOOK_WORKSPACE": str(tmp_path / "ws"), "PREFECT_HOME": str(tmp_path / "prefect")}
     env = {**{k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}, **env}
@@ -84,3 +84,13 @@ def test_a_dirty_target_repo_is_refused_naming_the_files(setup):
                                   "not deploy: app.py, notes.txt; commit or stash them, or pass --allow-dirty")
     assert state(setup) == before and before[2] == []
     assert (setup["repo"] / "app.py").read_text() == "QTY = 'quantity_open'\n"    # the edit left alone
+
+
+def test_allow_dirty_runs_past_the_refusal(setup):
+    """--allow-dirty is the explicit way past: the run starts (a dry run: Prefect's database
+    appears in its home) and the checkout is left as it was."""
+    (setup["repo"] / "notes.txt").write_text("untracked\n")
+    result = run_cli(setup, "--allow-dirty", "-p", "dry_run=true")
+    assert "uncommitted" not in result.stderr
+    assert list((setup["tmp"] / "prefect").rglob("*.db")), result.stderr[-2000:]
+    assert (setup["repo"] / "notes.txt").read_text() == "untracked\n"
