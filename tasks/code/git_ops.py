@@ -29,6 +29,14 @@ def ref_exists(repo: Path, ref: str) -> bool:
     return bool(git(repo, "rev-parse", "--verify", "--quiet", ref, check=False))
 
 
+def uncommitted_files(repo: Path) -> list[str]:
+    """Files whose changes a run would not deploy: modified or staged (against HEAD), and
+    untracked ones git does not ignore."""
+    changed = git(repo, "diff", "--name-only", "HEAD").splitlines()
+    untracked = git(repo, "ls-files", "--others", "--exclude-standard").splitlines()
+    return sorted(set(filter(None, changed + untracked)))
+
+
 def is_dirty(repo: Path) -> bool:
     return bool(git(repo, "status", "--porcelain"))
 
