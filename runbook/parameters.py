@@ -17,6 +17,8 @@ from runbook.errors import RunbookError
 BatchSize = Annotated[int, Field(ge=1, le=1_000_000, description="rows per backfill batch")]
 LockTimeoutMs = Annotated[int, Field(ge=10, le=600_000, description="lock_timeout for DDL and batches (ms)")]
 SessionTimeoutMs = Annotated[int, Field(ge=100, le=86_400_000, description="a session timeout (ms)")]
+BatchBudgetMs = Annotated[float, Field(ge=0, le=60_000, description="time a backfill batch may hold rows + WAL (ms; 0 = fixed batches)")]
+WalRateMbS = Annotated[float, Field(gt=0, le=10_000, description="cap on the backfill's WAL rate (MB/s)")]
 
 
 def _bounds(metadata: tuple) -> dict[str, Any]:

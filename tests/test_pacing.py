@@ -11,7 +11,7 @@ import pytest
 from runbook.pg import connect
 from runbook.plan import MIGRATION_014
 from runbook.tasks.database import migrate, migration_files
-from runbook.tasks.database.pacing import Pacer, PaceLimits, ReplicaLagging
+from runbook.tasks.database.pacing import PaceLimits, Pacer, ReplicaLagging
 
 
 def apply_014(url: str, pace: PaceLimits, batch_size: int = 200) -> migrate.ApplyReport:
