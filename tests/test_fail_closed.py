@@ -28,6 +28,7 @@ from runbook.expectations.preflight import (
 from runbook.expectations.quarantine import accounted_gate, emptied_gate, reasons_gate
 from runbook.expectations.schema import compare_rebuild, duplicates_gate
 from runbook.expectations.week0.day1_2 import (
+    old_names_gate,
     pairs_gate,
     parity_gates,
     plan_validation_gate,
@@ -313,6 +314,15 @@ def test_no_eval_fails_when_there_is_nothing_to_scan(tmp_path):
     (tmp_path / "backend").mkdir()
     result = no_eval_gate(tmp_path)
     assert not result.passed and result.sample[0]["call"] == "nothing scanned"
+
+
+@pytest.mark.gate_fails("code:old-names")
+def test_old_names_fails_on_a_checkout_with_no_code(tmp_path):
+    import subprocess
+
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    result = old_names_gate(SimpleNamespace(deploy_dir=tmp_path))
+    assert not result.passed and "no tracked files" in result.observed
 
 
 def orchestrator_variant(dest: Path, new_line: str, imports: str = "") -> Path:

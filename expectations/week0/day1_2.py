@@ -9,6 +9,7 @@ from runbook.gate_result import GateResult
 from runbook.pg import connect
 from runbook.plan import MIGRATION_014, SUPERSEDED_BY
 from runbook.target import DAWSOS
+from runbook.tasks.code import git_ops
 from runbook.tasks.code.rename import find_old_names
 from runbook.tasks.code.transforms import rename_excludes
 from runbook.tasks.database import expand, ledger, migrate
@@ -83,6 +84,10 @@ def old_names_gate(ctx: RunContext) -> GateResult:
     """The plan's grep validation, by the boundary rule, outside the migration history."""
     renames = DAWSOS.code_renames
     found, near = find_old_names(ctx.deploy_dir, list(renames), exclude=rename_excludes(ctx.deploy_dir))
+    if not git_ops.git(ctx.deploy_dir, "ls-files", check=False).strip():
+        # an empty or missing checkout has no old names because it has no code: not a pass
+        return GateResult(name="code:old-names", passed=False, expectation="the deployed code is searched",
+                          observed=f"no tracked files in {ctx.deploy_dir}", expected="the deployed checkout")
     return GateResult(name="code:old-names", passed=not found,
                       expectation="0 occurrences of " + ", ".join(renames) + " in the deployed code",
                       observed=len(found), expected=0,
