@@ -38,8 +38,8 @@ def app_writes(url: str, since: str) -> set[tuple[str, str]] | None:
                 for t, k in conn.execute(query, {"since": since}).fetchall()}
 
 
-@gate("restored", checks="after a revert, the catalog of what the change touched equals the baseline "
-      "before it, and every row not written by the application meanwhile is unchanged",
+@gate("restored", checks="after a revert, the catalog of the tables the change names and of the app's code "
+      "equals the baseline taken before it, and every row the application did not write meanwhile is unchanged",
       runs_in="every revert: migration steps, the staging rehearsal, the rollback flows")
 def restore_proof(url: str, baseline: Baseline | None, name: str | None = None,
                   writes: set[tuple[str, str]] | None = None) -> GateResult:

@@ -16,6 +16,7 @@ import httpx
 
 from runbook.errors import RunbookError
 from runbook.expectations.api_routes import route_smoke
+from runbook.gate_registry import gate
 from runbook.gate_result import GateResult
 from runbook.pg import connect
 from runbook.target import DAWSOS
@@ -158,6 +159,8 @@ def run_pattern(client: httpx.Client, base_url: str, checkout: Path, pattern_id:
     return PatternRun(pattern_id, "blank" if problems else "ok", 200, rows, ms, problems)
 
 
+@gate('smoke:patterns', checks='every pattern executes through the API with no blank panel (no pattern JSON found fails)',
+      runs_in='every plan day after its changes; scheduled verification; rollback')
 def smoke(base_url: str, checkout: Path, database_url: str, headers: dict | None = None,
           timeout_s: float = 60) -> tuple[GateResult, list[PatternRun]]:
     """Every pattern, then every other route of the API, reads and writes (api_routes.py)."""
