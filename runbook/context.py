@@ -6,8 +6,8 @@ from pathlib import Path
 
 from runbook.errors import RunbookError
 from runbook.pg import connect, database_name, with_database
-from runbook.redaction import REDACTED, mask_url_password
 from runbook.plan import ENVIRONMENTS, Environment
+from runbook.redaction import REDACTED, mask_url_password
 from runbook.settings import Settings, get_settings
 from runbook.targets import find_target, load_targets
 

@@ -42,4 +42,5 @@ def differential_check(ctx: RunContext) -> GateResult:
 
 def authorization_check(ctx: RunContext) -> GateResult:
     checkout = served_checkout(ctx)
-    return authorization_gate(api(ctx), ctx.database_url, checkout)
+    server = api(ctx)
+    return authorization_gate(server.base_url, ctx.database_url, checkout, server.jwt_secret)

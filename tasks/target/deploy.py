@@ -53,7 +53,7 @@ def run_deploy_command(ctx: RunContext, commit: str) -> None:
     env = {k: os.environ[k] for k in DEPLOY_ENVIRONMENT if k in os.environ}
     env.update(DEPLOY_COMMIT=commit, DEPLOY_CHECKOUT=str(ctx.deploy_dir), DEPLOY_ENVIRONMENT=ctx.slot)
     try:
-        proc = subprocess.run([*shlex.split(ctx.deploy_cmd), commit], env=env, capture_output=True,
+        proc = subprocess.run([*shlex.split(ctx.deploy_cmd), commit], check=False, env=env, capture_output=True,
                               text=True, timeout=DEPLOY_TIMEOUT_S)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise RunbookError(f"TARGET_DEPLOY_CMD could not deploy {commit[:12]}: {type(exc).__name__}") from None

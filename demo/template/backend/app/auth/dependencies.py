@@ -20,9 +20,9 @@ JWT_ALGORITHM = "HS256"
 
 # rights each role holds; an unknown role holds none
 ROLE_RIGHTS: dict[str, frozenset[str]] = {
-    "admin": frozenset({"patterns:execute", "holdings:read", "trades:write"}),
-    "analyst": frozenset({"patterns:execute", "holdings:read"}),
-    "viewer": frozenset({"holdings:read"}),
+    "admin": frozenset({"patterns:read", "patterns:execute", "holdings:read", "trades:write"}),
+    "analyst": frozenset({"patterns:read", "patterns:execute", "holdings:read"}),
+    "viewer": frozenset({"patterns:read", "holdings:read"}),
 }
 
 
