@@ -8,7 +8,7 @@ import re
 REDACTED = "***"
 
 # scheme://user:password@  (any scheme)
-URL_USERINFO = re.compile(r"(?P<prefix>\b[a-zA-Z][a-zA-Z0-9+.\-]*://(?P<user>[^:/@\s]*):)(?P<pw>[^\s/@]+)@")
+URL_USERINFO = re.compile(r"(?P<prefix>\b[a-zA-Z][a-zA-Z0-9+.\-]*://(?P<user>[^:/@\s]*):)(?P<pw>[^\s/]+)@")
 # ?password=..., &sslpassword=..., key=value DSN "password=... " / "password='...'"
 PASSWORD_PARAM = re.compile(
     r"(?i)(?P<key>\b(?:ssl)?pass(?:word|wd)?\s*=\s*)(?P<value>'(?:[^'\\]|\\.)*'|\"[^\"]*\"|[^\s&;,'\"]+)")
