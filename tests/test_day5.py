@@ -165,34 +165,28 @@ def test_authorization_gate_probes_every_route_and_passes_on_the_codemod(target,
         server.stop()
 
 
+def _edit(path: Path, old: str, new: str, count: int = 1) -> None:
+    text = path.read_text()
+    assert text.count(old) == count, (path, old)
+    path.write_text(text.replace(old, new))
+
+
 def _trust_header(code: Path) -> None:
     """A backend that believes rights the client claims in a header."""
-    auth = code / AUTH
-    text = auth.read_text()
-    check = "        if right not in user.rights:\n"
-    assert check in text
-    auth.write_text(text.replace(check, '        if right not in user.rights and right not in '
-                                        'request.headers.get("X-DawsOS-Rights", ""):\n'))
-    main = code / MAIN
-    text = main.read_text()
-    assert text.count("user.rights") == 2      # the API's check and the rights given to run_pattern
-    main.write_text(text.replace("user.rights", 'request.headers.get("X-DawsOS-Rights", "").split(",")'))
+    claimed = 'request.headers.get("X-DawsOS-Rights", "")'
+    _edit(code / AUTH, "        if right not in user.rights:\n",
+          f"        if right not in user.rights and right not in {claimed}:\n")
+    # the API's check and the rights given to run_pattern
+    _edit(code / MAIN, "user.rights", f'{claimed}.split(",")', count=2)
 
 
 def _skip_signature_check(code: Path) -> None:
-    auth = code / AUTH
-    text = auth.read_text()
-    strict = 'options={"require": ["exp", "sub"]}'
-    assert strict in text
-    auth.write_text(text.replace(strict, 'options={"verify_signature": False}'))
+    _edit(code / AUTH, 'options={"require": ["exp", "sub"]}', 'options={"verify_signature": False}')
 
 
 def _no_routes(code: Path) -> None:
-    main = code / MAIN
-    text = main.read_text()
-    app = 'FastAPI(title="DawsOS", version="0.9.0", lifespan=lifespan)'
-    assert app in text
-    main.write_text(text.replace(app, 'FastAPI(title="DawsOS", lifespan=lifespan, openapi_url=None)'))
+    _edit(code / MAIN, 'FastAPI(title="DawsOS", version="0.9.0", lifespan=lifespan)',
+          'FastAPI(title="DawsOS", lifespan=lifespan, openapi_url=None)')
 
 
 @pytest.mark.gate_fails("security:authorization")

@@ -14,12 +14,14 @@ import uuid
 import pytest
 
 from runbook.context import build_context
+from runbook.expectations.gx.runner import get_runner
 from runbook.flows.week0.day5 import security_fixes
 from runbook.gate_result import GateResult
 from runbook.settings import Settings, get_settings
 from runbook.tasks.code import git_ops
 from runbook.tasks.notify.messages import build_alert
 from runbook.tasks.notify.redact import redact
+from runbook.tasks.target.deploy import api
 
 
 def planted(nonce: str) -> dict[str, str]:
@@ -70,7 +72,8 @@ def test_planted_secrets_reach_no_log_artifact_or_alert(target, slack_standin, m
 
     # repr/str of the settings and of the run's context show none of them
     ctx = build_context("probe", "staging", uuid.uuid4().hex)
-    shown = [repr(get_settings()), str(get_settings()), repr(ctx), str(ctx)]
+    shown = [repr(get_settings()), str(get_settings()), repr(ctx), str(ctx), repr(api(ctx)),
+             repr(get_runner(ctx.database_url))]
     assert hits(secrets, shown) == [], hits(secrets, shown)
 
     # a failing flow: a pattern condition the safe evaluator decides differently -> gate fails,
