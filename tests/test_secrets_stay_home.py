@@ -14,7 +14,7 @@ import uuid
 import pytest
 
 from runbook.context import build_context
-from runbook.expectations.gx.runner import get_runner
+from runbook.expectations.gx.runner import _Runner
 from runbook.flows.week0.day5 import security_fixes
 from runbook.gate_result import GateResult
 from runbook.settings import Settings, get_settings
@@ -70,12 +70,6 @@ def test_planted_secrets_reach_no_log_artifact_or_alert(target, slack_standin, m
     monkeypatch.setenv("TARGET_DEPLOY_CMD", f"/bin/true --token {secrets['TARGET_DEPLOY_CMD']}")
     get_settings.cache_clear()
 
-    # repr/str of the settings and of the run's context show none of them
-    ctx = build_context("probe", "staging", uuid.uuid4().hex)
-    shown = [repr(get_settings()), str(get_settings()), repr(ctx), str(ctx), repr(api(ctx)),
-             repr(get_runner(ctx.database_url))]
-    assert hits(secrets, shown) == [], hits(secrets, shown)
-
     # a failing flow: a pattern condition the safe evaluator decides differently -> gate fails,
     # everything rolls back, Slack is told
     pattern = target.repo / "backend/patterns/corporate_actions_upcoming.json"
@@ -83,6 +77,12 @@ def test_planted_secrets_reach_no_log_artifact_or_alert(target, slack_standin, m
     pattern.write_text(text.replace('"{{valued_positions.position_count}} > 0"',
                                     '"{{valued_positions.position_count}} ** 1 > 0"', 1))
     git_ops.commit_all(target.repo, "test: a condition with **")
+    # repr/str of the settings, the run's context, its API and GX runner show none of them
+    ctx = build_context("probe", "staging", uuid.uuid4().hex)
+    shown = [repr(get_settings()), str(get_settings()), repr(ctx), str(ctx), repr(api(ctx)),
+             repr(_Runner(ctx.database_url, None, None, None, None))]
+    assert hits(secrets, shown) == [], hits(secrets, shown)
+
     caplog.set_level(logging.DEBUG)
     state = security_fixes(environment="staging", return_state=True)
     assert state.is_failed()
