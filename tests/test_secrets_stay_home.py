@@ -138,3 +138,27 @@ def test_alerts_carry_keys_and_mismatching_columns_only():
 ])
 def test_redaction_covers_every_form_of_credential(text, secret):
     assert secret in text and secret not in redact(text)
+
+
+def test_the_api_process_gets_an_explicit_environment(target, tmp_path, monkeypatch):
+    """The managed API is given the database URL, its signing secret and the few variables it
+    reads; nothing else of the runbook's environment (its Slack, database and API secrets)."""
+    import psutil
+
+    from runbook.demo.workspace import TEMPLATE
+    from runbook.target import DAWSOS
+    from runbook.tasks.target.api_server import ApiServer
+
+    monkeypatch.setenv("RUNBOOK_ONLY_SECRET", "never-in-the-api")
+    monkeypatch.setenv("FMP_BASE_URL", "http://127.0.0.1:9/fmp")          # a variable the API reads
+    server = ApiServer(TEMPLATE, target.staging_url, log_path=tmp_path / "api.log")
+    server.start()
+    try:
+        env = psutil.Process(server.proc.pid).environ()
+    finally:
+        server.stop()
+    assert env["DATABASE_URL"] == target.staging_url and env["AUTH_JWT_SECRET"] == server.jwt_secret
+    assert env["FMP_BASE_URL"] == "http://127.0.0.1:9/fmp"
+    assert "RUNBOOK_ONLY_SECRET" not in env and "SLACK_WEBHOOK_URL" not in env
+    assert set(env) <= {*DAWSOS.api_environment, "DATABASE_URL", "PYTHONPATH", "PYTHONDONTWRITEBYTECODE",
+                        DAWSOS.auth_secret_env}
