@@ -162,3 +162,32 @@ def test_the_api_process_gets_an_explicit_environment(target, tmp_path, monkeypa
     assert "RUNBOOK_ONLY_SECRET" not in env and "SLACK_WEBHOOK_URL" not in env
     assert set(env) <= {*DAWSOS.api_environment, "DATABASE_URL", "PYTHONPATH", "PYTHONDONTWRITEBYTECODE",
                         DAWSOS.auth_secret_env}
+
+
+def test_run_logs_are_redacted_traceback_included(target, monkeypatch):
+    from runbook.tasks.notify.redact import install_run_log_redaction
+
+    monkeypatch.setenv("TARGET_JWT_SECRET", "JwtSecretInALogLine-0123456789abcdef")
+    get_settings.cache_clear()
+    install_run_log_redaction()
+    install_run_log_redaction()                                   # once is enough
+    records: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            records.append(self.format(record))
+
+    logger = logging.getLogger("prefect.flow_runs")
+    assert sum(type(f).__name__ == "RunLogRedaction" for f in logger.filters) == 1
+    keep = Keep()
+    logger.addHandler(keep)
+    try:
+        try:
+            raise RuntimeError("signing with JwtSecretInALogLine-0123456789abcdef failed")
+        except RuntimeError:
+            logger.exception("deploy to %s failed", "postgresql://ops:Pw8secretH@db/x")
+    finally:
+        logger.removeHandler(keep)
+        get_settings.cache_clear()
+    assert len(records) == 1 and "Traceback" in records[0] and "RuntimeError" in records[0]
+    assert "JwtSecretInALogLine" not in records[0] and "Pw8secretH" not in records[0]

@@ -181,3 +181,32 @@ class RedactingFilter(logging.Filter):
 
 
 
+
+
+RUN_LOGGERS = ("prefect.flow_runs", "prefect.task_runs")   # what Prefect sends to the run's logs
+
+
+class RunLogRedaction(logging.Filter):
+    """Redacts every record of the run loggers with the configured secrets, traceback included
+    (kept, unlike RedactingFilter: a run's log must still show where it failed)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        secrets = configured_secrets()
+        try:
+            msg = record.getMessage()
+        except Exception:  # noqa: BLE001 - a broken format string must not break logging
+            msg = str(record.msg)
+        record.msg, record.args = redact(msg, secrets), None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text, secrets)
+        return True
+
+
+def install_run_log_redaction() -> None:
+    """Once per process: the run loggers redact before any handler (the Prefect API) sees a record."""
+    for name in RUN_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RunLogRedaction) for f in logger.filters):
+            logger.addFilter(RunLogRedaction())
