@@ -3,6 +3,7 @@ and its running API."""
 from __future__ import annotations
 
 from runbook.context import RunContext
+from runbook.expectations.deployed import served_checkout
 from runbook.expectations.patterns import (
     input_models_gate,
     panel_datapath_gate,
@@ -15,11 +16,11 @@ from runbook.tasks.target.deploy import api
 
 
 def pattern_json_check(ctx: RunContext) -> GateResult:
-    return pattern_json_gate(ctx.deploy_dir)
+    return pattern_json_gate(served_checkout(ctx))
 
 
 def pattern_names_check(ctx: RunContext) -> GateResult:
-    return pattern_names_gate(ctx.deploy_dir)
+    return pattern_names_gate(served_checkout(ctx))
 
 
 def _live(gate, per_caller: bool = False):
