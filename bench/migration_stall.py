@@ -1,6 +1,7 @@
 """Benchmark: writer stalls under migration 014, the plan's single transaction vs. the runbook.
 
     python bench/migration_stall.py --rows N --json OUT [--database-url URL] [--batch-size B]
+        [--pace 0,20] [--runs 3] [--max-wal-mb-s M]
         [--lock-timeout-ms MS] [--rate R] [--migrations-dir DIR]
 
 Builds a scratch template database on the server of --database-url (demo schema + demo seed
@@ -47,6 +48,7 @@ from bench.common import (
 from runbook.errors import RunbookError
 from runbook.pg import connect, with_database
 from runbook.tasks.database import migrate, migration_files
+from runbook.tasks.database.pacing import PaceLimits
 
 DEFAULT_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 PLAN_SQL = Path(__file__).resolve().parent / "plan_014_single_transaction.sql"
@@ -99,7 +101,8 @@ def run_runbook(url: str, phases: list[Phase], opts: migrate.MigrationOptions,
     for i, (table, t) in enumerate(ticks):
         prev = ticks[i - 1][1] if i and ticks[i - 1][0] == table else starts[f"backfill_{table}"]
         phases.append((f"batch:{table}", prev, t))
-    return {"lock_retries": report.lock_retries, "rows_backfilled": report.rows_backfilled}
+    return {"lock_retries": report.lock_retries, "rows_backfilled": report.rows_backfilled,
+            "pacing": report.pacing}
 
 
 def batch_summary(phases: list[Phase]) -> dict:
@@ -165,6 +168,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch-size", type=int, default=defaults.batch_size)
     ap.add_argument("--lock-timeout-ms", type=int, default=defaults.lock_timeout_ms)
     ap.add_argument("--rate", type=float, default=200.0, help="writer updates per second")
+    ap.add_argument("--pace", type=lambda v: [float(x) for x in v.split(",")], default=[0.0, 20.0],
+                    help="comma-separated batch budgets in ms to run side by side (0 = fixed batches); "
+                         "the last is the one the targets judge")
+    ap.add_argument("--runs", type=int, default=3, help="runs of the runbook's 014 per pace")
+    ap.add_argument("--max-wal-mb-s", type=float, default=None, help="the pacer's WAL-rate cap")
     ap.add_argument("--migrations-dir", type=Path, default=migration_files.MIGRATIONS_DIR,
                     help="where 014's triad is read from (to try an edited copy)")
     ap.add_argument("--skip-seed-run", action="store_true",
@@ -198,22 +206,36 @@ def main(argv: list[str] | None = None) -> int:
                         "seed_total_s": seed["total_s"], "seed_updates": seed["updates"],
                         "seed_lost_writes": seed["lost_writes"]})
 
-        url = clone(args.database_url, template, runs[1])
-        opts = migrate.MigrationOptions(batch_size=args.batch_size, lock_timeout_ms=args.lock_timeout_ms)
-        rb = measure(url, ids, args.rate, lambda ph: run_runbook(url, ph, opts, args.migrations_dir))
-        verify = migrate.verify(url, migration_files.load(MIGRATION, args.migrations_dir))
-        drop_database(args.database_url, runs[1])
+        # the runbook's 014, once per pace and run: fixed batches (budget 0) beside paced ones
+        variants: dict[str, list[dict]] = {}
+        for budget in args.pace:
+            for i in range(args.runs):
+                url = clone(args.database_url, template, runs[1])
+                opts = migrate.MigrationOptions(batch_size=args.batch_size, lock_timeout_ms=args.lock_timeout_ms,
+                                                pace=PaceLimits(batch_budget_ms=budget,
+                                                                max_wal_mb_s=args.max_wal_mb_s))
+                rb = measure(url, ids, args.rate,
+                             lambda ph, url=url, opts=opts: run_runbook(url, ph, opts, args.migrations_dir))
+                rb["verify"] = migrate.verify(url, migration_files.load(MIGRATION, args.migrations_dir)).observed
+                drop_database(args.database_url, runs[1])
+                variants.setdefault(f"budget_{budget:g}ms", []).append(rb)
+        out["variants"] = {name: summarize(rbs, out.get("seed_total_s")) for name, rbs in variants.items()}
+        rb = variants[f"budget_{args.pace[-1]:g}ms"][0]
         out.update({"runbook_max_stall_ms": rb["max_ms"], "runbook_p99_stall_ms": rb["p99_ms"],
                     "runbook_total_s": rb["total_s"], "runbook_updates": rb["updates"],
-                    "lost_writes": rb["lost_writes"], "runbook_verify": verify.observed})
+                    "lost_writes": sum(r["lost_writes"] for rbs in variants.values() for r in rbs),
+                    "runbook_verify": rb["verify"]})
         if "seed_total_s" in out:
             out["runbook_vs_seed_total"] = round(out["runbook_total_s"] / out["seed_total_s"], 3)
             out["seed"] = seed
         out["runbook"] = rb
+        out["runbook_runs"] = variants
+        paced = out["variants"][f"budget_{args.pace[-1]:g}ms"]
         out["targets"] = {
-            "runbook_max_stall_ms<=50": out["runbook_max_stall_ms"] <= 50,
-            "runbook_total_s<=1.3*seed_total_s": (out["runbook_vs_seed_total"] <= 1.3
-                                                  if "runbook_vs_seed_total" in out else None),
+            # judged on the worst of the runs of the last pace
+            "runbook_max_stall_ms<=50": paced["max_stall_ms_worst"] <= 50,
+            "runbook_total_s<=1.3*seed_total_s": (paced["vs_seed_worst"] <= 1.3
+                                                  if paced.get("vs_seed_worst") is not None else None),
             "lost_writes==0": out["lost_writes"] == 0,
         }
         args.json.parent.mkdir(parents=True, exist_ok=True)
@@ -226,6 +248,18 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         for name in (*runs, *([] if args.template else [template])):
             drop_database(args.database_url, name)
+
+
+def summarize(rbs: list[dict], seed_total_s: float | None) -> dict:
+    """One pace's runs: each run's max stall and total, and the worst of them."""
+    out = {"max_stall_ms": [r["max_ms"] for r in rbs], "p99_stall_ms": [r["p99_ms"] for r in rbs],
+           "total_s": [r["total_s"] for r in rbs], "lost_writes": [r["lost_writes"] for r in rbs],
+           "pacing": [r.get("pacing") for r in rbs]}
+    out["max_stall_ms_worst"] = max(out["max_stall_ms"])
+    if seed_total_s:
+        out["vs_seed"] = [round(t / seed_total_s, 3) for t in out["total_s"]]
+        out["vs_seed_worst"] = max(out["vs_seed"])
+    return out
 
 
 def database_exists(server_url: str, name: str) -> bool:

@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 from runbook.context import RunContext
+from runbook.gate_registry import gate
 from runbook.gate_result import GateResult
 from runbook.target import DAWSOS
 from runbook.tasks.code import git_ops
@@ -18,6 +19,10 @@ TEST_TIMEOUT_S = 900
 PYTEST_NO_TESTS = 5      # pytest's exit code when it collected nothing
 
 
+@gate('change-set:ref', checks="the change set's git ref exists in TARGET_REPO",
+      runs_in='Weeks 3-4 change-set flows')
+@gate('change-set:merges-cleanly', checks='the change set merges onto the deployed commit without conflicts',
+      runs_in='Weeks 3-4 change-set flows')
 def change_set_gates(ctx: RunContext) -> list[GateResult]:
     ref = ctx.parameters.get("change_ref") or ""
     found = bool(ref) and git_ops.ref_exists(ctx.repo, ref)
@@ -37,6 +42,8 @@ def change_set_gates(ctx: RunContext) -> list[GateResult]:
     return [exists, clean, target_tests_gate(ctx, base, ref)]
 
 
+@gate('change-set:target-tests', checks="the target's own test suite passes on the merge result",
+      runs_in='Weeks 3-4 change-set flows')
 def target_tests_gate(ctx: RunContext, base: str, ref: str) -> GateResult:
     """The target's own suite on the merge result, in a scratch worktree (nothing deployed)."""
     path = ctx.workspace / "tmp" / f"change-set-tests-{ctx.flow_run_id[:8]}"

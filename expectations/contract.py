@@ -14,6 +14,7 @@ from prefect.client.schemas.filters import (
 
 from runbook.context import RunContext
 from runbook.expectations.week0.day1_2 import old_names_gate
+from runbook.gate_registry import gate
 from runbook.gate_result import GateResult
 from runbook.plan import MIGRATION_014, MIGRATION_017, VERIFICATION_FLOW
 from runbook.target import DAWSOS
@@ -53,6 +54,8 @@ def verification_history(environment: str, after: datetime) -> list[tuple[dateti
 
 
 
+@gate('contract:green-days', checks='N consecutive days of green verification since 014 was applied',
+      runs_in='contract flow (017)')
 def green_days_gate(ctx: RunContext, needed: int) -> GateResult:
     state = ledger.migration_state(ctx.database_url, MIGRATION_014)
     if not state or state["status"] != "applied":
@@ -67,6 +70,8 @@ def green_days_gate(ctx: RunContext, needed: int) -> GateResult:
 
 
 
+@gate('catalog:old-column-references', checks='no database function, view or trigger references the contracted columns',
+      runs_in='contract flow (017)')
 def old_column_references_gate(url: str, ignore: frozenset[tuple[str, str]] = DAWSOS.contract_rewrites) -> GateResult:
     refs = [r for r in column_references(url, DAWSOS.contract_table, list(DAWSOS.contract_columns)) if (r["kind"], r["object"]) not in ignore]
     return GateResult("catalog:old-column-references", not refs,

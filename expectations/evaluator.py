@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from runbook.errors import RunbookError
+from runbook.gate_registry import gate
 from runbook.gate_result import GateResult
 from runbook.tasks.target import evaluator_probe
 
@@ -97,8 +98,12 @@ def find_eval_calls(checkout: Path, under: str = "backend") -> list[CallHit]:
                   key=lambda h: (h.path, h.line))
 
 
+@gate('code:no-eval', checks='no eval / exec / compile call in backend/ (no Python file to scan fails)',
+      runs_in='Week 0 Day 5; scheduled verification')
 def no_eval_gate(checkout: Path) -> GateResult:
     hits = find_eval_calls(checkout)
+    if not any((Path(checkout) / "backend").rglob("*.py")):   # nothing scanned proves nothing
+        hits = [CallHit("backend/", 0, "nothing scanned", "no Python file under backend/")]
     return GateResult(
         name="code:no-eval", passed=not hits,
         expectation="no eval / exec / compile call in backend/ (AST walk of every .py)",
@@ -169,6 +174,28 @@ def _verdict(payload: Payload, sandbox: Path, result: Path, timeout_s: float) ->
     return PayloadOutcome(payload, "rejected", f"{seen.get('type')}: {seen.get('detail')}", evaluator)
 
 
+# a plain condition of the shape the patterns use: it must reach the hooked evaluator (and come
+# back as a value) before any payload's "never reached the evaluator" may count as rejected
+CANARY = "{{valued_positions.total_qty_open}} > 0"
+
+
+class ProbeNotReached(RunbookError):
+    """The canary did not reach the hooked evaluator: the probe cannot see this backend's
+    evaluation, so no payload verdict can be trusted."""
+
+
+def check_canary(result: Path) -> None:
+    seen = json.loads(result.read_text()) if result.exists() else None
+    if seen is None:
+        raise ProbeNotReached(f"probe never reached the evaluator: the canary {CANARY!r} gave no answer")
+    if not seen.get("called"):
+        raise ProbeNotReached(f"probe never reached the evaluator: the canary {CANARY!r} was decided without "
+                              "calling any hooked evaluator (evaluate_condition, eval, simpleeval)")
+    if seen.get("outcome") != "value":
+        raise ProbeNotReached(f"the evaluator ({seen.get('evaluator')}) refused the canary {CANARY!r}: "
+                              f"{seen.get('type')}: {seen.get('detail')}; a refusal proves nothing")
+
+
 def run_corpus(checkout: Path, payloads: Iterable[Payload], timeout_s: float = 10,
                workers: int = 4) -> list[PayloadOutcome]:
     """Every payload through the checkout's orchestrator, each in its own child process
@@ -177,7 +204,7 @@ def run_corpus(checkout: Path, payloads: Iterable[Payload], timeout_s: float = 1
     backend = backend_of(checkout)
     payloads = list(payloads)
     request = json.dumps({"payloads": [p.expression for p in payloads], "state": ESCAPE_STATE,
-                          "timeout_s": timeout_s, "workers": workers})
+                          "timeout_s": timeout_s, "workers": workers, "canary": CANARY})
     with tempfile.TemporaryDirectory(prefix="rb-escape-") as tmp:
         work = Path(tmp)
         budget = timeout_s * (len(payloads) / workers + 2) + 60
@@ -187,12 +214,21 @@ def run_corpus(checkout: Path, payloads: Iterable[Payload], timeout_s: float = 1
         if proc.returncode != 0:
             tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
             raise RunbookError(f"escape probe on {backend} failed: {tail[:300]}")
+        check_canary(work / "canary" / "result.json")
         return [_verdict(p, work / str(n) / "sandbox", work / str(n) / "result.json", timeout_s)
                 for n, p in enumerate(payloads)]
 
 
+@gate('security:escape-corpus', checks='every sandbox-escape payload is rejected with no side effect, after a canary proved the probe reaches the evaluator',
+      runs_in='Week 0 Day 5')
 def escape_gate(checkout: Path, corpus: Path = CORPUS) -> GateResult:
-    outcomes = run_corpus(checkout, load_corpus(corpus))
+    try:
+        outcomes = run_corpus(checkout, load_corpus(corpus))
+    except ProbeNotReached as exc:
+        return GateResult(name="security:escape-corpus", passed=False,
+                          expectation="every known sandbox-escape payload is rejected by the condition "
+                                      "evaluator, with no side effect", observed=str(exc),
+                          expected="the canary reaches the evaluator, then every payload rejected")
     bad = [o for o in outcomes if not o.rejected]
     kinds: dict[str, int] = {}
     for o in outcomes:
@@ -267,6 +303,8 @@ def decide_all(checkout: Path, samples: Path, conditions: list[str], work: Path)
     return json.loads(result.read_text())
 
 
+@gate('security:evaluator-differential', checks='every pattern condition decides the same with the old and the new evaluator',
+      runs_in='Week 0 Day 5')
 def differential_gate(old_checkout: Path, new_checkout: Path, samples: Path) -> GateResult:
     if not Path(samples).is_file():
         raise RunbookError(f"captured condition states {samples}: file not found")

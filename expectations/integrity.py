@@ -25,11 +25,14 @@ from runbook.expectations.gx.runner import (
     run_unexpected_rows,
     table_ident,
 )
+from runbook.gate_registry import gate
 from runbook.gate_result import GateResult
 from runbook.tasks.database import queries
 from runbook.tasks.database.fk_indexes import Probe
 
 
+@gate('orphans', checks='every FK value refers to an existing parent row',
+      runs_in='Week 0 Day 3-4 after 015; scheduled verification')
 def orphans_gate(url: str, child_table: str, fk_column: str, parent_table: str,
                  parent_key: str = "id", *, sample_size: int = 10,
                  materialize: bool = True) -> GateResult:
@@ -54,6 +57,8 @@ def orphans_gate(url: str, child_table: str, fk_column: str, parent_table: str,
     )
 
 
+@gate('fk-catalog', checks="the plan's foreign keys exist in pg_catalog and are validated",
+      runs_in='Week 0 Day 3-4 after 015; scheduled verification')
 def fk_catalog_gate(url: str, expected: Sequence[tuple[str, str, str]], *,
                     sample_size: int = 10) -> GateResult:
     """Each (child_table, column, parent_table) has a FOREIGN KEY constraint on exactly that
@@ -102,9 +107,19 @@ def fk_catalog_gate(url: str, expected: Sequence[tuple[str, str, str]], *,
 
 
 
+@gate('fk-index', checks='every foreign key in the schema has an index on its columns (a schema without foreign keys fails)',
+      runs_in='Week 0 Day 3-4 after 016; scheduled verification')
 def fk_index_gate(url: str, schema: str = "public", *, sample_size: int = 50) -> GateResult:
     """Every FK column set in `schema` has a valid, non-partial index whose leading columns are
     exactly that set (any order): unindexed FKs make parent deletes/updates scan the child."""
+    with connect(url) as conn:
+        fks = conn.execute("SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND connamespace = "
+                           "to_regnamespace(%s)", (schema,)).fetchone()[0]
+    if not fks:   # no foreign key to look at is not "every foreign key indexed"
+        return GateResult(name=f"fk-index:{schema}", passed=False,
+                          expectation=f"every foreign key in schema {schema} has an index on its columns",
+                          observed=f"no foreign key in schema {schema}: nothing to check",
+                          expected="the schema's foreign keys, each indexed")
     return run_unexpected_rows(
         url,
         name=f"fk-index:{schema}",
@@ -116,6 +131,8 @@ def fk_index_gate(url: str, schema: str = "public", *, sample_size: int = 50) ->
     )
 
 
+@gate('fk-rejects', checks='PostgreSQL refuses a row that breaks a foreign key (rolled back)',
+      runs_in='Week 0 Day 3-4 after 015')
 def invalid_insert_rejected(url: str, table: str, row: dict[str, Any]) -> GateResult:
     """Inserting `row` into `table` raises ForeignKeyViolation. The insert runs in a
     transaction that is always rolled back, so the table is never changed."""
@@ -182,11 +199,15 @@ def _index_names(plan: dict | list) -> list[str]:
 
 
 
+@gate('explain:indexes-used', checks='EXPLAIN of each hot query and FK lookup uses an index leading with its columns (no probe fails)',
+      runs_in='Week 0 Day 3-4 after 016; scheduled verification')
 def explain_gate(url: str, probes: list[Probe]) -> GateResult:
     """EXPLAIN each probe with enable_seqscan = off (on a small table the planner rightly
     prefers a seq scan; this asks whether a fitting index is *usable*) and check the plan
     uses an index whose leading columns are the probe's."""
     bad, seen = [], []
+    if not probes:   # no query to explain proves no index is used
+        bad.append({"query": "(none)", "problem": "no query or FK lookup to explain: nothing to check"})
     with connect(url) as conn:
         indexes = {r[0]: tuple(r[1]) for r in conn.execute(
             """SELECT c.relname, array_agg(a.attname::text ORDER BY k.ord)
@@ -213,7 +234,7 @@ def explain_gate(url: str, probes: list[Probe]) -> GateResult:
                 bad.append({"query": p.description, "problem": "no index leading with "
                             + ", ".join(p.leading) + " in the plan", "plan_uses": ", ".join(used) or "(none)"})
         conn.rollback()
-    return GateResult(name="explain:indexes-used", passed=not bad,
+    return GateResult(name="explain:indexes-used", passed=not bad and bool(probes),
                       expectation="EXPLAIN (enable_seqscan = off) of each common query and FK lookup "
                                   "uses an index leading with its columns",
                       observed=f"{len(probes) - len(bad)}/{len(probes)} use one",

@@ -25,6 +25,7 @@ from runbook.expectations.smoke import (
     pattern_ids,
     sample_inputs,
 )
+from runbook.gate_registry import gate
 from runbook.gate_result import GateResult
 from runbook.target import DAWSOS
 from runbook.tasks.code.frontend_panels import panel_reads
@@ -53,6 +54,8 @@ def _specs(checkout: Path) -> dict[str, dict]:
 
 # -------------------------------------------------------------------------------- static
 
+@gate('pattern-json', checks='every pattern JSON lists its panels with id, title, type and dataPath',
+      runs_in='Week 1 Day 3-5; scheduled verification')
 def pattern_json_gate(checkout: Path) -> GateResult:
     """Every pattern JSON declares display.panels, each with an id, title, type and dataPath,
     ids unique within the pattern, table columns naming a field."""
@@ -79,6 +82,8 @@ def pattern_json_gate(checkout: Path) -> GateResult:
                    "and dataPath (ids unique, columns with a field)", problems, checked, "panels")
 
 
+@gate('pattern-names', checks='no old field name in the pattern JSON or the frontend registry',
+      runs_in='Week 1 Day 3-5')
 def pattern_names_gate(checkout: Path) -> GateResult:
     """No old field name left in the pattern JSON or the frontend registry (plan Week 1 success
     criterion 1), by the rename's boundary rule."""
@@ -137,6 +142,8 @@ def _responses(base_url: str, checkout: Path, database_url: str, headers: dict |
     return specs, bodies, problems
 
 
+@gate('panel-datapaths', checks="every panel's dataPath resolves to data in its pattern's live response",
+      runs_in='Week 1 Day 3-5; scheduled verification')
 def panel_datapath_gate(base_url: str, checkout: Path, database_url: str,
                         headers: dict | None = None) -> GateResult:
     """Every panel of every pattern JSON has a dataPath that resolves to data in the pattern's
@@ -155,6 +162,8 @@ def panel_datapath_gate(base_url: str, checkout: Path, database_url: str,
                    "response (columns and metric keys present)", problems, checked, "panels")
 
 
+@gate('panel-parity', checks="every response carries its pattern JSON's panels; none left in the frontend",
+      runs_in='Week 1 Day 3-5; scheduled verification')
 def panel_parity_gate(base_url: str, checkout: Path, database_url: str,
                       headers: dict | None = None) -> GateResult:
     """Each live response's panel metadata equals the pattern JSON's panels, and the frontend
@@ -227,6 +236,8 @@ def _names_field(body: Any, pid: str, field: str) -> str | None:
     return None
 
 
+@gate('input-models', checks='invalid inputs get 422 naming the field and run nothing; valid inputs run',
+      runs_in='Week 1 Day 3-5; scheduled verification')
 def input_models_gate(base_url: str, checkout: Path, database_url: str,
                       headers: Callable[[str], dict] | None = None,
                       audit: Callable[[str, str], dict[str, int]] = _audit) -> GateResult:

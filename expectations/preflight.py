@@ -4,6 +4,7 @@ from __future__ import annotations
 from runbook.context import RunContext
 from runbook.errors import RunbookError
 from runbook.expectations.lint import lint_migration
+from runbook.gate_registry import gate
 from runbook.gate_result import GateResult
 from runbook.pg import connect
 from runbook.tasks.database import backfill_triggers, ledger
@@ -12,9 +13,21 @@ from runbook.tasks.database.migrate import leaf_relations
 from runbook.tasks.database.migration_files import Migration
 
 
+@gate('preflight:long-transactions', checks="no other session holds a transaction open longer than the limit (and the role can see other sessions' xact_start)",
+      runs_in="every plan day's preflight")
 def long_transactions(url: str, older_than_s: int = 60) -> GateResult:
     """Transactions open long enough to make DDL queue (and everything behind it) wait."""
+    expectation = f"no transaction open longer than {older_than_s}s"
     with connect(url) as conn:
+        # without pg_read_all_stats, other roles' sessions show xact_start NULL: blind, not clear
+        who, sees_all = conn.execute(
+            """SELECT current_user, rolsuper OR pg_has_role(current_user, 'pg_read_all_stats', 'USAGE')
+                 FROM pg_roles WHERE rolname = current_user""").fetchone()
+        if not sees_all:
+            return GateResult(name="preflight:long-transactions", passed=False, expectation=expectation,
+                              observed=f"role {who} cannot see other sessions' xact_start "
+                                       "(not superuser, no pg_read_all_stats)",
+                              expected="a role that sees every session (GRANT pg_read_all_stats)")
         rows = conn.execute(
             """SELECT pid, usename, application_name, state,
                       round(extract(epoch FROM now() - xact_start))::int AS open_s
@@ -23,11 +36,12 @@ def long_transactions(url: str, older_than_s: int = 60) -> GateResult:
                   AND xact_start < now() - make_interval(secs => %s)
                 ORDER BY xact_start""", (older_than_s,)).fetchall()
     sample = [dict(zip(("pid", "user", "application", "state", "open_s"), r)) for r in rows]
-    return GateResult(name="preflight:long-transactions", passed=not rows,
-                      expectation=f"no transaction open longer than {older_than_s}s",
+    return GateResult(name="preflight:long-transactions", passed=not rows, expectation=expectation,
                       observed=len(rows), expected=0, sample=sample)
 
 
+@gate('preflight:drift', checks="the ledger's checksum for an applied migration equals its file's",
+      runs_in="every plan day's preflight, per migration")
 def drift(url: str, migration: Migration) -> GateResult:
     ledger.ensure(url)
     state = ledger.migration_state(url, migration.id)
@@ -38,6 +52,8 @@ def drift(url: str, migration: Migration) -> GateResult:
                       expected=migration.checksum[:12])
 
 
+@gate('preflight:disk', checks='BACKUP_DIR has room for the pre-change backup',
+      runs_in="every plan day's preflight")
 def disk_room(ctx: RunContext) -> GateResult:
     try:
         room = check_disk_room(ctx.database_url, ctx.backup_dir)
@@ -54,6 +70,8 @@ def preflight(ctx: RunContext, migration: Migration) -> list[GateResult]:
             long_transactions(ctx.database_url), disk_room(ctx)]
 
 
+@gate('preflight:backfill-triggers', checks='no user trigger fires during a backfill unless kept out or accepted by name',
+      runs_in="every plan day's preflight, per migration with a backfill")
 def backfill_triggers_gate(ctx: RunContext, migration: Migration) -> GateResult:
     """The user triggers each backfill would fire, what they would change, and how the run keeps
     them out; fails (naming trigger and columns) when it cannot and nobody accepted them."""

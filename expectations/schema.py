@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from runbook.gate_registry import gate
 from runbook.gate_result import GateResult
 from runbook.pg import connect, drop_database, recreate_database
 from runbook.target import DAWSOS
@@ -12,6 +13,8 @@ from runbook.tasks.code.schema_defs import duplicates
 from runbook.tasks.database import queries
 
 
+@gate('schema:defined-once', checks='every table is created by exactly one statement in schema/ + migrations',
+      runs_in='Week 0 Day 3-4 (schema dedupe)')
 def duplicates_gate(repo: Path) -> GateResult:
     dups = duplicates(repo)
     return GateResult(
@@ -59,6 +62,8 @@ def build(url: str, checkout: Path) -> tuple[list[str], str | None]:
 
 
 
+@gate('schema:rebuild-matches-live', checks='a database rebuilt from the deployed SQL has the live catalog exactly (nothing rebuilt fails)',
+      runs_in='Week 0 Day 3-4 (schema dedupe)')
 def compare_rebuild(live_url: str, server_url: str, scratch_db: str, checkout: Path,
                     after_build: Callable[[str], None] | None = None) -> GateResult:
     """Scratch database from the checkout's SQL (+ `after_build(url)`: the runbook's own
@@ -78,6 +83,8 @@ def compare_rebuild(live_url: str, server_url: str, scratch_db: str, checkout: P
         diffs = catalog_diff(catalog_snapshot(live_url), rebuilt)
     finally:
         drop_database(server_url, scratch_db)
+    if not rebuilt.get("tables"):   # an empty rebuild matched against nothing proves nothing
+        diffs = diffs or [{"kind": "rebuild", "name": "(all)", "live": "-", "rebuilt": "no table rebuilt"}]
     return GateResult(name=name, passed=not diffs, expectation=expectation,
                       observed=f"{len(diffs)} differences", expected="0 differences", sample=diffs[:20],
                       details={"files_applied": len(files), "rebuilt": {k: len(v) for k, v in rebuilt.items()}})

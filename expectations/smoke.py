@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 
 from runbook.errors import RunbookError
+from runbook.gate_registry import gate
 from runbook.gate_result import GateResult
 from runbook.pg import connect
 from runbook.target import DAWSOS
@@ -157,6 +158,8 @@ def run_pattern(client: httpx.Client, base_url: str, checkout: Path, pattern_id:
     return PatternRun(pattern_id, "blank" if problems else "ok", 200, rows, ms, problems)
 
 
+@gate('smoke:patterns', checks='every pattern executes through the API with no blank panel (no pattern JSON found fails)',
+      runs_in='every plan day after its changes; scheduled verification; rollback')
 def smoke(base_url: str, checkout: Path, database_url: str, headers: dict | None = None,
           timeout_s: float = 60) -> tuple[GateResult, list[PatternRun]]:
     inputs = sample_inputs(database_url)

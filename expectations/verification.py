@@ -23,6 +23,7 @@ from runbook.expectations.week1.day3_5 import (
     panel_parity_check,
     pattern_json_check,
 )
+from runbook.gate_registry import gate
 from runbook.gate_result import GateResult
 from runbook.pg import connect
 from runbook.plan import (
@@ -84,6 +85,8 @@ class Check:
 
 # -- the checks ------------------------------------------------------------------------------
 
+@gate('verify', checks="every applied migration's verify.sql holds and its files exist",
+      runs_in='scheduled verification')
 def migration_verifies(ctx: RunContext, view: LedgerView) -> list[GateResult]:
     out = []
     for mid in sorted(view.migrations):

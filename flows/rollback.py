@@ -31,6 +31,7 @@ from runbook.tasks.steps.code_update import code_update_step
 from runbook.tasks.steps.core import publish_gate
 from runbook.tasks.steps.day import current_run_id, smoke_step
 from runbook.tasks.steps.migration import options
+from runbook.tasks.steps.recovery import close_crashed, recover_crashed
 from runbook.tasks.target.deploy import shutdown
 
 log = logging.getLogger("runbook.rollback")
@@ -75,25 +76,38 @@ def _finish(report: RollbackReport, ctx: RunContext) -> dict:
     return report.to_dict()
 
 
-def code_steps(url: str, flow_run_id: str) -> list[dict]:
-    """The run's code steps (data has a commit) still applied, newest first."""
+def code_steps(url: str, flow_run_id: str | None = None, flow_name: str | None = None) -> list[dict]:
+    """Code steps (data has a commit) still applied, newest first: of one run, or of every run of
+    a flow (a re-run may have adopted what a killed run committed)."""
     with ledger.cursor(url) as cur:
-        cur.execute("""SELECT DISTINCT ON (step) id, flow_name, step, status, data FROM runbook.run_steps
-                        WHERE flow_run_id = %s ORDER BY step, id DESC""", (flow_run_id,))
+        cur.execute("""SELECT DISTINCT ON (flow_run_id, step) id, flow_run_id, flow_name, step, status, data
+                         FROM runbook.run_steps
+                        WHERE (%(run)s::text IS NULL OR flow_run_id = %(run)s)
+                          AND (%(flow)s::text IS NULL OR flow_name = %(flow)s)
+                        ORDER BY flow_run_id, step, id DESC""", {"run": flow_run_id, "flow": flow_name})
         rows = cur.fetchall()
     return sorted([r for r in rows if r["status"] == "applied" and r["data"].get("commit")],
                   key=lambda r: r["id"], reverse=True)
 
 
-def revert_code_of_run(ctx: RunContext, flow_run_id: str) -> list[str]:
+def revert_code_steps(ctx: RunContext, rows: list[dict]) -> list[str]:
     done = []
-    for row in code_steps(ctx.database_url, flow_run_id):
+    for row in rows:
         step = code_update_step(row["step"], lambda _wt, _dry: {}, "")
         step.revert(ctx, row["data"])           # git revert on the env branch + redeploy previous
-        ledger.record_step(ctx.database_url, flow_run_id, row["flow_name"], row["step"], "reverted",
+        ledger.record_step(ctx.database_url, row["flow_run_id"], row["flow_name"], row["step"], "reverted",
                            {"rolled_back_by": ctx.flow_run_id})
         done.append(f"{row['step']} ({row['data']['commit'][:12]})")
     return done
+
+
+def _flow_of_run(url: str, flow_run_id: str) -> str | None:
+    with ledger.cursor(url) as cur:
+        cur.execute("SELECT flow_name FROM runbook.runs WHERE flow_run_id = %s UNION ALL "
+                    "SELECT flow_name FROM runbook.run_steps WHERE flow_run_id = %s LIMIT 1",
+                    (flow_run_id, flow_run_id))
+        row = cur.fetchone()
+    return row["flow_name"] if row else None
 
 
 def _smoke(ctx: RunContext) -> GateResult:
@@ -131,8 +145,11 @@ def rollback_migration(migration_id: str, environment: Environment = "staging",
 
     def body() -> dict:
         with lease.held(ctx.database_url, ctx.flow_run_id, ROLLBACK_MIGRATION_FLOW):
-            if revert_code and state["flow_run_id"]:
-                report.reverted += revert_code_of_run(ctx, state["flow_run_id"])
+            recover_crashed(ctx)   # what killed runs left: commits the ledger never heard of, …
+            applier = _flow_of_run(ctx.database_url, state["flow_run_id"]) if state["flow_run_id"] else None
+            if revert_code and applier:
+                # the code of every run of the plan day that applied it (re-runs included)
+                report.reverted += revert_code_steps(ctx, code_steps(ctx.database_url, flow_name=applier))
             before = column_checksums(ctx.database_url)
             migrate.revert(ctx.database_url, m, options(ctx, m))
             report.reverted.append(f"migration {m.id}")
@@ -141,6 +158,7 @@ def rollback_migration(migration_id: str, environment: Environment = "staging",
             report.gates.append(proof.to_dict())
             proof.raise_if_failed()
             report.gates.append(_smoke(ctx).to_dict())
+            close_crashed(ctx)      # what killed runs applied is rolled back: they are history
         report.elapsed_s = time.monotonic() - started
         return _finish(report, ctx)
     return _guarded(ctx, ROLLBACK_MIGRATION_FLOW, environment, body)
@@ -179,6 +197,8 @@ def rollback_code(run: str, environment: Environment | None = None) -> dict:
     environment = environment or environment_of_run(run)
     ctx = build_context(ROLLBACK_CODE_FLOW, environment, current_run_id())
     ledger.ensure(ctx.database_url)
+    with lease.held(ctx.database_url, ctx.flow_run_id, ROLLBACK_CODE_FLOW):
+        recover_crashed(ctx)   # a killed run's commits the ledger never heard of count as its own
     if not code_steps(ctx.database_url, run):
         raise RunbookError(f"flow run {run} has no applied code step on {environment} "
                            "(ledger runbook.run_steps); nothing to roll back")
@@ -187,7 +207,7 @@ def rollback_code(run: str, environment: Environment | None = None) -> dict:
 
     def body() -> dict:
         with lease.held(ctx.database_url, ctx.flow_run_id, ROLLBACK_CODE_FLOW):
-            report.reverted += revert_code_of_run(ctx, run)
+            report.reverted += revert_code_steps(ctx, code_steps(ctx.database_url, run))
             report.gates.append(_smoke(ctx).to_dict())
         report.elapsed_s = time.monotonic() - started
         return _finish(report, ctx)

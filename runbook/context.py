@@ -5,6 +5,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from runbook.errors import RunbookError
+from runbook.parameters import BatchSize, LockTimeoutMs, SessionTimeoutMs, check
 from runbook.pg import connect, database_name, with_database
 from runbook.plan import ENVIRONMENTS, Environment
 from runbook.redaction import REDACTED, mask_url_password
@@ -66,7 +67,10 @@ class RunContext:
 
     @property
     def rehearsal_db(self) -> str:
-        return f"rb_rehearsal_{database_name(self.database_url)}"[:63]
+        # the run id first: two environments whose databases share a name (staging and
+        # production both `dawsos`) rehearse on one server at once without meeting
+        run = "".join(c for c in self.flow_run_id if c.isalnum())[:12] or "norun"
+        return f"rb_rehearsal_{run}_{database_name(self.database_url)}"[:63]
 
 
 def database_for(environment: Environment, settings: Settings) -> str:
@@ -86,14 +90,10 @@ def build_context(flow_name: str, environment: str, flow_run_id: str, *, dry_run
                   settings: Settings | None = None, target: str | None = None) -> RunContext:
     if environment not in ENVIRONMENTS:
         raise RunbookError(f"parameter environment must be 'staging' or 'production', not {environment!r}")
-    if batch_size < 1 or batch_size > 1_000_000:
-        raise RunbookError(f"parameter batch_size must be between 1 and 1000000, not {batch_size}")
-    if lock_timeout_ms < 10 or lock_timeout_ms > 600_000:
-        raise RunbookError(f"parameter lock_timeout_ms must be between 10 and 600000, not {lock_timeout_ms}")
-    for name, value in (("statement_timeout_ms", statement_timeout_ms),
-                        ("idle_in_transaction_timeout_ms", idle_in_transaction_timeout_ms)):
-        if value < 100 or value > 86_400_000:
-            raise RunbookError(f"parameter {name} must be between 100 and 86400000, not {value}")
+    for name, kind, value in (("batch_size", BatchSize, batch_size), ("lock_timeout_ms", LockTimeoutMs, lock_timeout_ms),
+                              ("statement_timeout_ms", SessionTimeoutMs, statement_timeout_ms),
+                              ("idle_in_transaction_timeout_ms", SessionTimeoutMs, idle_in_transaction_timeout_ms)):
+        check(name, kind, value)
     s = settings or get_settings()
     if target:
         fleet = load_targets(s.runbook_targets)

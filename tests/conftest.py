@@ -14,9 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from psycopg import sql
+from replica import replicated_pair  # noqa: F401  (the fixture, shared)
 from slack_standin import slack_standin  # noqa: F401  (the fixture, shared)
 
-from runbook.pg import EmbeddedPostgres, drop_database, recreate_database, with_database
+from runbook.pg import EmbeddedPostgres, connect, drop_database, recreate_database, with_database
 
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "WARNING")
@@ -45,6 +47,17 @@ def fresh_db(admin_url):
     name = f"rbtest_{uuid.uuid4().hex[:10]}"
     url = recreate_database(admin_url, name)
     yield url
+    drop_database(admin_url, name)
+
+
+@pytest.fixture
+def demo_db(admin_url, seeded_template):
+    """A copy of the seeded real-structure demo database (DEMO_ROWS lots)."""
+    name = f"rbreal_{uuid.uuid4().hex[:10]}"
+    with connect(admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name),
+                                                                      sql.Identifier(seeded_template)))
+    yield with_database(admin_url, name)
     drop_database(admin_url, name)
 
 

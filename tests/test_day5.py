@@ -78,6 +78,7 @@ def test_every_corpus_class_is_rejected_by_new_evaluator_and_escapes_the_old(tmp
     assert old["9**9**9"].verdict == "exhausted"
 
 
+@pytest.mark.gate_fails("code:no-eval")
 def test_evaluator_cli_names_the_payload_that_evaluates(tmp_path):
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("# two payloads\n__import__('os')\n().__class__.__base__.__subclasses__()\n")
@@ -98,6 +99,7 @@ def test_evaluator_cli_names_the_payload_that_evaluates(tmp_path):
 
 # -- differential ----------------------------------------------------------------------------
 
+@pytest.mark.gate_fails("security:evaluator-differential")
 def test_differential_gate_catches_an_evaluator_that_disagrees_on_one_condition(target, tmp_path):
     old = checkout(tmp_path / "old")
     samples = tmp_path / "states.pkl"

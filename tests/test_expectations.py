@@ -193,6 +193,7 @@ def test_plan_validation_queries(lots_db):
 
 # --------------------------------------------------------------------------- integrity
 
+@pytest.mark.gate_fails("orphans")
 def test_orphans_gate_catches_orphan(fk_db):
     assert orphans_gate(fk_db, "lots", "portfolio_id", "portfolios").passed
     execute(fk_db, "INSERT INTO lots VALUES (13, 99, 8)")   # no FK yet: the orphan gets in
@@ -201,6 +202,7 @@ def test_orphans_gate_catches_orphan(fk_db):
     assert res.sample == [{"id": 13, "portfolio_id": 99, "qty": 8}]
 
 
+@pytest.mark.gate_fails("fk-catalog")
 def test_fk_catalog_gate_not_valid_then_validated(fk_db):
     expected = [("lots", "portfolio_id", "portfolios")]
     missing = fk_catalog_gate(fk_db, expected)
@@ -215,6 +217,7 @@ def test_fk_catalog_gate_not_valid_then_validated(fk_db):
     assert fk_catalog_gate(fk_db, expected).passed
 
 
+@pytest.mark.gate_fails("fk-index")
 def test_fk_index_gate_lists_unindexed_fk(fk_db):
     execute(fk_db, "ALTER TABLE lots ADD CONSTRAINT lots_portfolio_fk FOREIGN KEY "
                    "(portfolio_id) REFERENCES portfolios (id)")
@@ -229,6 +232,7 @@ def test_fk_index_gate_lists_unindexed_fk(fk_db):
     assert fk_index_gate(fk_db).passed
 
 
+@pytest.mark.gate_fails("fk-rejects")
 def test_invalid_insert_rejected(fk_db):
     row = {"id": 20, "portfolio_id": 12345, "qty": 1}
     without = invalid_insert_rejected(fk_db, "lots", row)

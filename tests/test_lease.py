@@ -24,7 +24,7 @@ def test_a_second_run_is_refused_naming_the_holder(db):
         with pytest.raises(RunbookError, match="in use by run run-a of week0-day1-2-standardize-fields"):
             lease.acquire(db, "run-b", "rollback-migration")
     lease.acquire(db, "run-b", "rollback-migration")          # released at the end of the block
-    assert lease.crashed_runs(db) == ["run-b"]                 # run-a ended; run-b has not
+    assert list(lease.crashed_runs(db)) == ["run-b"]           # run-a ended; run-b has not
 
 
 def test_an_expired_lease_is_taken_over(db):
@@ -45,7 +45,7 @@ def test_a_holder_whose_process_died_is_taken_over_at_once(db):
     lease.acquire(db, "run-b", "f")                            # no wait for the expiry
     assert set(lease.crashed_runs(db)) == {"run-a", "run-b"}
     lease.mark_crashed(db, ["run-a"])
-    assert lease.crashed_runs(db) == ["run-b"]
+    assert list(lease.crashed_runs(db)) == ["run-b"]
 
 
 def test_the_outcome_is_recorded_and_the_lease_renewed(db):

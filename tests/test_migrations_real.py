@@ -19,7 +19,7 @@ from runbook.cli.app import app
 from runbook.demo.workspace import TEMPLATE
 from runbook.errors import RunbookError
 from runbook.expectations.week0.day1_2 import parity_gates
-from runbook.pg import connect, drop_database, with_database
+from runbook.pg import connect
 from runbook.plan import MIGRATION_014, MIGRATION_015, MIGRATION_016
 from runbook.target import ColumnRename, ForeignKey
 from runbook.tasks.database import (
@@ -72,17 +72,6 @@ def rows_by_key(url: str) -> dict[str, dict[str, str]]:
                 sql.SQL(", ").join(sql.Identifier(k) for k in key), sql.Identifier(table))
             out[table] = dict(conn.execute(q).fetchall())
     return out
-
-
-@pytest.fixture
-def demo_db(admin_url, seeded_template):
-    """A copy of the seeded real-structure demo database."""
-    name = f"rbreal_{uuid.uuid4().hex[:10]}"
-    with connect(admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name),
-                                                                      sql.Identifier(seeded_template)))
-    yield with_database(admin_url, name)
-    drop_database(admin_url, name)
 
 
 def q1(url: str, query: str, params=()):

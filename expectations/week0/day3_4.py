@@ -11,8 +11,9 @@ from runbook.expectations.integrity import (
     invalid_insert_rejected,
     orphans_gate,
 )
-from runbook.expectations.quarantine import accounted_gate
+from runbook.expectations.quarantine import accounted_gate, reasons_gate
 from runbook.expectations.schema import compare_rebuild, duplicates_gate
+from runbook.gate_registry import gate
 from runbook.gate_result import GateResult
 from runbook.pg import connect, database_name
 from runbook.plan import MIGRATION_015
@@ -40,7 +41,9 @@ def integrity_gates(url: str, data: dict) -> list[GateResult]:
     dispose_runner(url)   # the rehearsal database is recreated under the same name: no stale pool
     try:
         rows_before = (data or {}).get("rows")
-        return integrity_suite(url) + [accounted_gate(url, quarantine.tables(url), MIGRATION_015, rows_before)]
+        held = quarantine.tables(url)
+        return integrity_suite(url) + [accounted_gate(url, held, MIGRATION_015, rows_before),
+                                       reasons_gate(url, held, MIGRATION_015)]
     finally:
         dispose_runner(url)
 
@@ -59,12 +62,20 @@ def fk_indexes_gate(ctx: RunContext) -> list[GateResult]:
     return fk_index_gates(ctx.database_url)
 
 
+@gate('pool-health', checks="the running API's /health reports a healthy pool with the plan's sizes and timeouts, read from the live pool",
+      runs_in='Week 0 Day 3-4; scheduled verification')
 def pool_health_gate(ctx: RunContext) -> GateResult:
     """The restarted API's /health reports the plan's pool settings and a healthy pool."""
-    health = api(ctx).health()
+    return pool_health_verdict(api(ctx).health())
+
+
+def pool_health_verdict(health: dict) -> GateResult:
+    """The plan's sizes and timeouts as the running service reads them back from its live pool
+    (pool_*), besides the constants its code declares."""
     pool = health.get("pool") or {}
     want = {kw: value for kw, value, _comment in POOL_SETTINGS.values()}
-    want |= {"pool_min_size": want["min_size"], "pool_max_size": want["max_size"], "healthy": True}
+    want |= {f"pool_{kw}": want[kw] for kw in ("min_size", "max_size", "timeout", "command_timeout")}
+    want["healthy"] = True
     wrong = [{"setting": k, "reported": pool.get(k), "expected": v} for k, v in want.items() if pool.get(k) != v]
     if health.get("status") != "ok":
         wrong.append({"setting": "status", "reported": health.get("status"), "expected": "ok"})

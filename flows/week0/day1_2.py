@@ -1,8 +1,11 @@
 """Week 0, Day 1-2 of the plan: Database Field Standardization (migration 014)."""
 from __future__ import annotations
 
+import inspect
+
 from runbook.context import RunContext
 from runbook.expectations.week0.day1_2 import old_names_gate, parity_gates
+from runbook.parameters import BatchBudgetMs, WalRateMbS
 from runbook.plan import MIGRATION_014, WEEK0_DAY1_2
 from runbook.tasks.code.transforms import RENAME_FIELDS
 from runbook.tasks.database import migration_files
@@ -27,8 +30,17 @@ def steps(ctx: RunContext) -> list[Step]:
     ]
 
 
+# the backfill's pace (tasks/database/pacing.py): a batch may hold rows and WAL this long before
+# writers get through (0 = fixed batches of batch_size); an optional cap on its WAL rate
+PACE_PARAMETERS = [
+    inspect.Parameter("backfill_batch_budget_ms", inspect.Parameter.KEYWORD_ONLY, default=20.0,
+                      annotation=BatchBudgetMs),
+    inspect.Parameter("backfill_max_wal_mb_s", inspect.Parameter.KEYWORD_ONLY, default=None,
+                      annotation=WalRateMbS | None),
+]
+
 standardize_fields = plan_day_flow(
-    WEEK0_DAY1_2, steps, code_updates=[RENAME_FIELDS],
+    WEEK0_DAY1_2, steps, code_updates=[RENAME_FIELDS], parameters=PACE_PARAMETERS,
     description="Week 0, Day 1-2: Database field standardization. Migration 014 (expand: "
                 "quantity_open/quantity_original and asof_date beside the old columns, synced), "
                 "parity gate, backend code + pattern JSON rename, grep gate, 13-pattern smoke.")

@@ -48,15 +48,27 @@ def _prefect_defaults() -> None:
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
 
-def _parse_params(items: list[str]) -> dict:
+def _parse_params(items: list[str]) -> dict[str, str]:
+    """KEY=VALUE pairs as strings: the flow's own signature converts and checks them."""
     out = {}
     for item in items:
-        if "=" not in item:
+        if "=" not in item or not item.split("=", 1)[0]:
             raise RunbookError(f"--param {item!r}: expected KEY=VALUE")
         k, v = item.split("=", 1)
-        low = v.lower()
-        out[k] = True if low == "true" else False if low == "false" else int(v) if v.isdigit() else v
+        out[k] = v
     return out
+
+
+def refuse_dirty_repo(repo: Path) -> None:
+    """Uncommitted changes in TARGET_REPO are not deployed (a run deploys commits): refuse,
+    naming them, rather than run without them in silence."""
+    from runbook.tasks.code.git_ops import uncommitted_files
+
+    files = uncommitted_files(repo)
+    if files:
+        shown = ", ".join(files[:10]) + (f" and {len(files) - 10} more" if len(files) > 10 else "")
+        raise RunbookError(f"TARGET_REPO {repo} has uncommitted changes a run would not deploy: {shown}; "
+                           "commit or stash them, or pass --allow-dirty")
 
 
 @app.command()
@@ -73,20 +85,27 @@ def demo(workspace: Path = typer.Option(Path(".runbook-demo"), help="where the d
 
 @app.command()
 def run(flow: str = typer.Argument(..., help="plan day, e.g. week0-day1-2"),
-        param: list[str] = typer.Option([], "--param", "-p", help="KEY=VALUE flow parameter")) -> None:
+        param: list[str] = typer.Option([], "--param", "-p", help="KEY=VALUE flow parameter"),
+        allow_dirty: bool = typer.Option(False, "--allow-dirty", help="run although TARGET_REPO has "
+                                         "uncommitted changes (they are not deployed)")) -> None:
     """Run one plan flow against the configured target (DATABASE_URL, TARGET_REPO, ...)."""
     from rich.progress import Progress
 
+    from runbook.parameters import check_all
     from runbook.plan import by_key
     from runbook.tasks.steps.migration import add_progress_listener
 
     _prefect_defaults()
     day = by_key(flow)
-    params = _parse_params(param)
-    # fail fast, in one line, on a wrong or unreachable setting (before Prefect starts)
+    day_flow = day.load()
+    # fail fast, in one line, on a wrong parameter, setting or checkout (before Prefect starts)
+    params = check_all(day_flow, _parse_params(param), day.key)
     from runbook.context import build_context
 
-    build_context(day.flow_name, params.get("environment", "staging"), "cli-check")
+    ctx = build_context(day.flow_name, params.get("environment", "staging"), "cli-check",
+                        target=params.get("target"))
+    if not allow_dirty:
+        refuse_dirty_repo(ctx.repo)
     with Progress(console=console, transient=True) as progress:
         bars: dict[str, int] = {}
 
@@ -95,7 +114,7 @@ def run(flow: str = typer.Argument(..., help="plan day, e.g. week0-day1-2"),
                 bars[table] = progress.add_task(f"backfill {table}", total=max(total, 1))
             progress.update(bars[table], completed=done)
         add_progress_listener(show)
-        outcome = day.load()(**params)
+        outcome = day_flow(**params)
     console.print(f"[green]{day.flow_name}: {outcome.status}[/] — applied: {', '.join(outcome.applied) or 'nothing'}")
 
 
@@ -118,6 +137,15 @@ def codemod_rename(repo: Path = typer.Option(..., help="git work tree to edit"),
                   f"{len(report.near_misses)} near-misses left alone; {len(report.aliases)} aliases to review")
     for o in report.aliases:
         console.print(f"  alias to review: {o.path}:{o.line}: {o.text.strip()}", markup=False)
+
+
+@app.command("gates")
+def gates(check: bool = typer.Option(False, "--check", help="write nothing; exit 1 when docs/gates.md "
+                                     "is stale or a gate has no failing test")) -> None:
+    """Write docs/gates.md, the gate inventory, from the gate registry and the tests."""
+    from runbook.cli.gate_inventory import main as inventory
+
+    raise typer.Exit(inventory(["--check"] if check else []))
 
 
 @gate_app.command("old-names")

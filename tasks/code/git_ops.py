@@ -29,6 +29,14 @@ def ref_exists(repo: Path, ref: str) -> bool:
     return bool(git(repo, "rev-parse", "--verify", "--quiet", ref, check=False))
 
 
+def uncommitted_files(repo: Path) -> list[str]:
+    """Files whose changes a run would not deploy: modified or staged (against HEAD), and
+    untracked ones git does not ignore."""
+    changed = git(repo, "diff", "--name-only", "HEAD").splitlines()
+    untracked = git(repo, "ls-files", "--others", "--exclude-standard").splitlines()
+    return sorted(set(filter(None, changed + untracked)))
+
+
 def is_dirty(repo: Path) -> bool:
     return bool(git(repo, "status", "--porcelain"))
 
@@ -40,6 +48,35 @@ def commit_all(repo: Path, message: str) -> str | None:
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", message)
     return head(repo)
+
+
+def add_trailers(repo: Path, trailers: dict[str, str]) -> str:
+    """Amend HEAD (a commit not yet on any branch) with `Key: value` trailers; the new sha."""
+    args = [a for k, v in trailers.items() for a in ("--trailer", f"{k}: {v}")]
+    git(repo, "commit", "-q", "--amend", "--no-edit", *args)
+    return head(repo)
+
+
+def commits_with_trailer(repo: Path, ref: str, key: str) -> list[dict]:
+    """Commits reachable from ref carrying trailer `key`, newest first: sha, parent, value, and
+    the trailers' other keys."""
+    out = git(repo, "log", ref, "--format=%H%x00%P%x00%(trailers:only,unfold)%x1e")
+    found = []
+    for record in out.split("\x1e"):
+        if not record.strip():
+            continue
+        sha, parents_, trailers = record.strip("\n").split("\x00")
+        values = dict(line.split(": ", 1) for line in trailers.splitlines() if ": " in line)
+        if key in values:
+            found.append({"sha": sha, "parent": parents_.split()[0] if parents_ else None, **values})
+    return found
+
+
+def reverted_commits(repo: Path, ref: str) -> set[str]:
+    """Shas that a later `git revert` commit on ref reverted ("This reverts commit X.")."""
+    out = git(repo, "log", ref, "--grep=This reverts commit", "--format=%B")
+    return {line.split("This reverts commit ", 1)[1].split(".")[0].strip()
+            for line in out.splitlines() if "This reverts commit " in line}
 
 
 def worktree(repo: Path, path: Path, ref: str) -> Path:

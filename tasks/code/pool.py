@@ -38,7 +38,8 @@ POOL_SETTINGS: dict[str, tuple[str, int, str]] = {
 POOL_HEALTH_SRC = '''
 
 async def pool_health() -> dict:
-    """Pool settings and state, and a SELECT 1 through a pooled connection (for /health)."""
+    """Pool settings and state, and a SELECT 1 through a pooled connection (for /health).
+    The pool_* values are read from the live pool and connection, not from the constants."""
     import time
 
     info = {"min_size": POOL_MIN_SIZE, "max_size": POOL_MAX_SIZE, "timeout": POOL_TIMEOUT,
@@ -48,9 +49,12 @@ async def pool_health() -> dict:
         start = time.perf_counter()
         async with pool.acquire(timeout=POOL_TIMEOUT) as conn:
             await conn.fetchval("SELECT 1")
+            live_command_timeout = conn._config.command_timeout
         info.update(healthy=True, check_ms=round((time.perf_counter() - start) * 1000, 1),
                     size=pool.get_size(), idle=pool.get_idle_size(),
-                    pool_min_size=pool.get_min_size(), pool_max_size=pool.get_max_size())
+                    pool_min_size=pool.get_min_size(), pool_max_size=pool.get_max_size(),
+                    pool_timeout=pool._connect_kwargs.get("timeout"),
+                    pool_command_timeout=live_command_timeout)
     except Exception as exc:  # reported, not raised: /health shows why
         info.update(healthy=False, error=f"{type(exc).__name__}: {exc}")
     return info

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from runbook import failpoints
 from runbook.errors import RunbookError
 from runbook.pg import client_binary, connect, redact, server_major
 from runbook.tasks.database import ledger
@@ -63,13 +64,33 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
+PARTIAL = ".partial"
+
+
+def partial_path(path: Path, flow_run_id: str | None) -> Path:
+    return path.with_name(f"{path.name}.{(flow_run_id or 'norun')[:8]}{PARTIAL}")
+
+
+def clear_partial_backups(backup_dir: Path, flow_run_id: str) -> list[Path]:
+    """Remove the incomplete dumps a (killed) run left in backup_dir and below."""
+    gone = sorted(Path(backup_dir).rglob(f"*.{flow_run_id[:8]}{PARTIAL}")) if Path(backup_dir).exists() else []
+    for p in gone:
+        p.unlink(missing_ok=True)
+    return gone
+
+
 def take_backup(url: str, backup_dir: Path, label: str, flow_run_id: str | None = None) -> Backup:
     major = server_major(url)
     conninfo, env = _client_args(url)
     backup_dir.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     path = (backup_dir / f"{label}-{stamp}.dump").resolve()
-    _run([client_binary("pg_dump", major), "-Fc", "--no-owner", "-f", str(path), "-d", conninfo], env, "pg_dump")
+    # written under a name that says "incomplete" (with the run, so the run that takes over
+    # from a killed one clears it), then renamed into place
+    partial = partial_path(path, flow_run_id)
+    _run([client_binary("pg_dump", major), "-Fc", "--no-owner", "-f", str(partial), "-d", conninfo], env, "pg_dump")
+    failpoints.reached("backup:dumped")
+    partial.rename(path)
     listing = _run([client_binary("pg_restore", major), "--list", str(path)], env, "pg_restore --list")
     entries = sum(1 for line in listing.stdout.splitlines() if line and not line.startswith(";"))
     if entries == 0:

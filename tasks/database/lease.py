@@ -78,12 +78,13 @@ def release(url: str, flow_run_id: str, outcome: str) -> None:
         conn.execute("DELETE FROM runbook.lease WHERE id = 1 AND owner = %s", (flow_run_id,))
 
 
-def crashed_runs(url: str, flow_name: str | None = None) -> list[str]:
-    """Runs that took the lease and never ended (killed): the only ones a later run adopts."""
+def crashed_runs(url: str, flow_name: str | None = None) -> dict[str, str]:
+    """Runs that took the lease and never ended (killed): the only ones a later run adopts.
+    Flow run id -> flow name, oldest first."""
     with connect(url) as conn:
-        return [r[0] for r in conn.execute(
-            "SELECT flow_run_id FROM runbook.runs WHERE ended_at IS NULL AND (%s::text IS NULL OR flow_name = %s)",
-            (flow_name, flow_name)).fetchall()]
+        return dict(conn.execute(
+            "SELECT flow_run_id, flow_name FROM runbook.runs WHERE ended_at IS NULL"
+            " AND (%s::text IS NULL OR flow_name = %s) ORDER BY started_at", (flow_name, flow_name)).fetchall())
 
 
 def mark_crashed(url: str, flow_run_ids: list[str]) -> None:

@@ -24,6 +24,7 @@ from runbook.gate_result import GateResult
 from runbook.pg import connect
 from runbook.tasks.database import backfill_triggers, ledger
 from runbook.tasks.database.migration_files import Section
+from runbook.tasks.database.pacing import PaceLimits, Pacer
 from runbook.tasks.database.sql_rewrite import identifiers
 
 log = logging.getLogger("runbook.migrate")
@@ -44,6 +45,8 @@ class MigrationOptions:
     accept_trigger_effects: tuple[str, ...] = ()
     # for crash tests: stop (raise) after this many backfill batches
     stop_after_batches: int | None = None
+    # how the backfill paces itself (batch size from commit latency, WAL rate, replica lag)
+    pace: PaceLimits = field(default_factory=PaceLimits)
 
     def session_settings(self) -> dict[str, str]:
         return {"lock_timeout": f"{int(self.lock_timeout_ms)}ms",
@@ -59,6 +62,7 @@ class ApplyReport:
     rows_backfilled: dict[str, int] = field(default_factory=dict)
     lock_retries: int = 0
     triggers_kept_out: dict[str, str] = field(default_factory=dict)   # table -> how
+    pacing: dict[str, dict] = field(default_factory=dict)             # relation -> PaceStats
 
 
 def with_lock_retry(fn, opts: MigrationOptions, what: str, report: ApplyReport | None = None):
@@ -213,7 +217,8 @@ def _backfill_relation(url: str, migration, section: Section, rel: str, opts: Mi
     block, updated = state.get("block", 0), cp["rows_done"] if cp else 0
     side_effects, sample = state.get("side_effects", 0), state.get("sample", [])
     per_block = max(1, total // max(nblocks, 1))
-    step = max(1, opts.batch_size // per_block)
+    initial_step = max(1, opts.batch_size // per_block)
+    pacer = Pacer(opts.pace, initial_step, max_step=initial_step * 16)
     # rb_row, rb_b: aliases no column of a real table is likely to be called
     sets = sql.SQL(", ").join(sql.SQL("{} = rb_row.{}").format(sql.Identifier(n), sql.Identifier(o))
                               for n, o in section.backfill_pairs)
@@ -240,14 +245,12 @@ def _backfill_relation(url: str, migration, section: Section, rel: str, opts: Mi
     conn.execute("SET runbook.backfill = 'on'")
     keep_out.enter_session(conn)
     report.triggers_kept_out[rel] = keep_out.describe()
-    # a batch and its checkpoint commit together, so a lost commit is just a batch redone:
-    # no need to wait for each WAL flush (that wait is what stalls concurrent writers)
-    conn.execute("SET synchronous_commit = off")
+    pacer.configure_session(conn)
     batches = 0
     try:
         while block < nblocks:
             def one_batch(lo=block, updated=updated, side_effects=side_effects, sample=sample):
-                hi = min(lo + step, nblocks)
+                hi = min(lo + pacer.before_batch(conn), nblocks)
                 with conn.transaction():
                     keep_out.enter_batch(conn)
                     bounds = (f"({lo},0)", f"({hi},0)")
@@ -259,6 +262,8 @@ def _backfill_relation(url: str, migration, section: Section, rel: str, opts: Mi
                                            finished=hi >= nblocks)
                 return hi, changed, state
             block, changed, st = with_lock_retry(one_batch, opts, f"{migration.id}:backfill {rel}", report)
+            pacer.after_batch(conn)
+            report.pacing[rel] = pacer.stats.to_dict()
             updated += changed
             side_effects, sample = st["side_effects"], st["sample"]
             report.rows_backfilled[rel] = report.rows_backfilled.get(rel, 0) + changed

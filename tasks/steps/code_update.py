@@ -7,6 +7,7 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+from runbook import failpoints
 from runbook.context import RunContext
 from runbook.errors import RunbookError
 from runbook.tasks.code import git_ops
@@ -14,6 +15,8 @@ from runbook.tasks.code.transforms import CodeUpdate
 from runbook.tasks.notify.redact import configured_secrets, redact
 from runbook.tasks.steps.core import Step
 from runbook.tasks.target.deploy import api, deploy, deployed_commit
+
+RUN_TRAILER, STEP_TRAILER = "Runbook-Run", "Runbook-Step"
 
 # (checkout, dry_run) -> report dict; may include "diff" (text) and "files" (count)
 Transform = Callable[[object, bool], dict]
@@ -101,8 +104,11 @@ def code_change_step(name: str, change: Change) -> Step:
             # a crashed run committed and deployed already; make sure it is what runs now
             deploy(ctx, adopted["commit"])
             return adopted
-        (report, commit), previous, wt = _in_scratch_worktree(ctx, name.replace(":", "-"),
-                                                               lambda wt: change(ctx, wt))
+        def made(wt: Path) -> tuple[dict, str | None]:
+            report, commit = change(ctx, wt)
+            # who made it, so a run killed before the ledger heard of it can be found (recovery.py)
+            return report, commit and git_ops.add_trailers(wt, {RUN_TRAILER: ctx.flow_run_id, STEP_TRAILER: name})
+        (report, commit), previous, wt = _in_scratch_worktree(ctx, name.replace(":", "-"), made)
         git_ops.remove_worktree(ctx.repo, wt)
         _publish(name, report, commit)
         report = {k: v for k, v in report.items() if k != "diff"}
@@ -110,6 +116,7 @@ def code_change_step(name: str, change: Change) -> Step:
             api(ctx).start()
             return {"previous": previous, "commit": None, "report": report, "noop": True}
         git_ops.set_branch(ctx.repo, env_branch(ctx), commit)
+        failpoints.reached("code:branch-moved")
         deploy(ctx, commit)
         return {"previous": previous, "commit": commit, "branch": env_branch(ctx), "report": report}
 

@@ -17,6 +17,7 @@ from prefect import task
 from prefect.artifacts import create_markdown_artifact
 from prefect.transactions import get_transaction, transaction
 
+from runbook import failpoints
 from runbook.context import RunContext
 from runbook.errors import GateFailed
 from runbook.gate_result import GateResult
@@ -75,6 +76,7 @@ def _make_task(step: Step, state: RunState):
     def body() -> dict:
         adopted = state.adoptable.get(step.name)
         started = time.perf_counter()
+        failpoints.reached(f"before:{step.name}")
         try:
             data = step.apply(ctx, adopted["data"] if adopted else None) or {}
         except Exception:
@@ -89,6 +91,7 @@ def _make_task(step: Step, state: RunState):
                     log.exception("revert of the partial %s failed", step.name)
                     state.revert_errors.append(f"{step.name} (partial): {exc}")
             raise
+        failpoints.reached(f"applied:{step.name}")
         if step.revert and data.get("noop"):
             get_transaction().set("data", data)      # nothing applied: nothing to take back
         elif step.revert:
@@ -97,6 +100,7 @@ def _make_task(step: Step, state: RunState):
                 ledger.record_step(ctx.database_url, adopted["flow_run_id"], ctx.flow_name, step.name,
                                    "reverted", {"adopted_by": ctx.flow_run_id})
             get_transaction().set("data", data)
+        failpoints.reached(f"recorded:{step.name}")
         state.applied.append(step.name)
         state.timings[step.name] = round(time.perf_counter() - started, 2)
         log.info("step %s done in %.2fs", step.name, state.timings[step.name])

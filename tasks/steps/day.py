@@ -13,9 +13,9 @@ from prefect.runtime import flow_run
 from runbook.context import RunContext, build_context
 from runbook.errors import GateFailed
 from runbook.expectations.preflight import preflight
+from runbook.expectations.privileges import privileges
 from runbook.expectations.smoke import smoke
 from runbook.gate_result import GateResult
-from runbook.tasks import history
 from runbook.tasks.code import git_ops
 from runbook.tasks.database import lease, ledger, migration_files
 from runbook.tasks.database.migration_files import Migration
@@ -23,6 +23,7 @@ from runbook.tasks.notify import notify_failure
 from runbook.tasks.notify.redact import install_run_log_redaction
 from runbook.tasks.steps.code_update import Transform, preview
 from runbook.tasks.steps.core import RunState, Step, gate_step, publish_gate, run_steps
+from runbook.tasks.steps.recovery import close_crashed, recover_crashed
 from runbook.tasks.target.deploy import api, deployed_commit, shutdown
 
 log = logging.getLogger("runbook.flows")
@@ -67,8 +68,13 @@ def smoke_step(name: str = "smoke") -> Step:
 
 def preflight_step(plan: DayPlan) -> Step:
     def check(ctx: RunContext) -> list[GateResult]:
-        out = []
-        for m in plan.migrations():
+        migrations = plan.migrations()
+        if not migrations:
+            return []
+        out = [privileges(ctx, rehearses=True)]
+        if not out[0].passed:   # the other checks would stop at the first object they may not read
+            return out
+        for m in migrations:
             out += preflight(ctx, m)
         return out
     return gate_step("preflight", check)
@@ -123,15 +129,6 @@ def _summary_artifact(state: RunState) -> None:
         pass
 
 
-def _close_crashed_runs(ctx: RunContext) -> None:
-    """This run completed every step, adopting what killed runs of its flow left: those are
-    history now (Crashed in the ledger and in Prefect)."""
-    killed = [r for r in lease.crashed_runs(ctx.database_url, ctx.flow_name) if r != ctx.flow_run_id]
-    if killed:
-        lease.mark_crashed(ctx.database_url, killed)
-        history.mark_crashed(killed, by=ctx.flow_run_id)
-
-
 def run_day(plan: DayPlan, *, environment: str, dry_run: bool = False, require_approval: bool | None = None,
             batch_size: int = 2000, lock_timeout_ms: int = 2000, target: str | None = None,
             parameters: dict | None = None, **database: object) -> DayOutcome:
@@ -149,12 +146,14 @@ def run_day(plan: DayPlan, *, environment: str, dry_run: bool = False, require_a
             run_steps(RunState(ctx), [preflight_step(plan)])
             dry_run_report(ctx, plan)
             return DayOutcome(plan.flow_name, environment, "dry-run", [])
+        recover_crashed(ctx)   # before anything is adopted: what killed runs left, in the ledger
         baseline = _baseline(ctx)
         state = RunState(ctx)
         try:
             run_steps(state, [preflight_step(plan), smoke_step("smoke:baseline"), *plan.steps(ctx)])
             _summary_artifact(state)
-            _close_crashed_runs(ctx)
+            # it adopted what killed runs of its flow left: those are history now
+            close_crashed(ctx, ctx.flow_name)
             return DayOutcome(plan.flow_name, environment, "completed", state.applied,
                               timings=state.timings)
         except Exception as exc:

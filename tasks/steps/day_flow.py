@@ -7,6 +7,7 @@ from collections.abc import Callable
 from prefect import Flow, flow
 
 from runbook.context import RunContext
+from runbook.parameters import BatchSize, LockTimeoutMs, SessionTimeoutMs
 from runbook.plan import Environment, PlanDay
 from runbook.tasks.code.transforms import CodeUpdate
 from runbook.tasks.steps.core import Step
@@ -23,9 +24,9 @@ def plan_day_flow(day: PlanDay, steps: Callable[[RunContext], list[Step]], *, de
     plan = DayPlan(day.flow_name, list(day.migrations), steps, [(u.preview, u.transform) for u in code_updates or []])
 
     def run_plan_day(environment: Environment = "staging", dry_run: bool = False,
-                     require_approval: bool | None = None, batch_size: int = 2000,
-                     lock_timeout_ms: int = 2000, statement_timeout_ms: int = 600_000,
-                     idle_in_transaction_timeout_ms: int = 60_000,
+                     require_approval: bool | None = None, batch_size: BatchSize = 2000,
+                     lock_timeout_ms: LockTimeoutMs = 2000, statement_timeout_ms: SessionTimeoutMs = 600_000,
+                     idle_in_transaction_timeout_ms: SessionTimeoutMs = 60_000,
                      accept_trigger_effects: list[str] | None = None, target: str | None = None,
                      **own: object) -> DayOutcome:
         return run_day(plan, environment=environment, dry_run=dry_run, require_approval=require_approval,

@@ -16,6 +16,7 @@ from runbook.pg import drop_database, recreate_database, with_database
 from runbook.tasks.database import checksums, ledger, migrate
 from runbook.tasks.database.backup import Backup, restore_into, take_backup
 from runbook.tasks.database.migration_files import Migration
+from runbook.tasks.database.pacing import PaceLimits
 from runbook.tasks.steps.core import Step, publish_gate
 
 log = logging.getLogger("runbook.migration_steps")
@@ -48,7 +49,19 @@ def _progress(migration: Migration) -> Callable[[str, int, int], None]:
     return report
 
 
+def pace_limits(ctx: RunContext) -> PaceLimits:
+    """The backfill's pace from the flow's own parameters (Day 1-2 declares them), else defaults."""
+    defaults = PaceLimits()
+    budget = ctx.parameters.get("backfill_batch_budget_ms", defaults.batch_budget_ms)
+    wal = ctx.parameters.get("backfill_max_wal_mb_s", defaults.max_wal_mb_s)
+    try:
+        return PaceLimits(batch_budget_ms=float(budget), max_wal_mb_s=None if wal is None else float(wal))
+    except (TypeError, ValueError) as exc:
+        raise RunbookError(f"parameter {exc}") from None
+
+
 def options(ctx: RunContext, migration: Migration, **kw) -> migrate.MigrationOptions:
+    kw.setdefault("pace", pace_limits(ctx))
     return migrate.MigrationOptions(batch_size=ctx.batch_size, lock_timeout_ms=ctx.lock_timeout_ms,
                                     statement_timeout_ms=ctx.statement_timeout_ms,
                                     idle_in_transaction_timeout_ms=ctx.idle_in_transaction_timeout_ms,

@@ -23,7 +23,9 @@ import sys
 import time
 from pathlib import Path
 
-# the orchestrator's evaluator, by name: the simpleeval codemod's function, else builtin eval
+# the orchestrator's evaluator, by name: the simpleeval codemod's function, else builtin eval;
+# and, wherever it is called from, builtin eval and simpleeval's evaluators (simple_eval builds a
+# SimpleEval; every subclass with its own eval is hooked too)
 EVALUATOR_NAMES = ("evaluate_condition", "eval")
 
 
@@ -61,21 +63,8 @@ def _probe_one(module, expression: str, state: dict, result_path: Path) -> None:
     """In a forked child: evaluate one payload through the orchestrator's own _eval_condition,
     recording what its evaluator did (returned a value, or raised) and whether the state
     was touched."""
-    name = next((n for n in EVALUATOR_NAMES if n in vars(module)), "eval")
-    real = vars(module).get(name, builtins.eval)
-    seen: dict = {"called": False, "evaluator": name}
-
-    def recorder(*args, **kwargs):
-        seen["called"] = True
-        try:
-            value = real(*args, **kwargs)
-        except BaseException as exc:
-            seen.update(outcome="error", type=type(exc).__name__, detail=str(exc)[:200])
-            raise
-        seen.update(outcome="value", type=type(value).__name__, detail=_short_repr(value))
-        return value
-
-    setattr(module, name, recorder)   # module globals shadow builtins: eval is interposed too
+    seen: dict = {"called": False, "evaluator": ""}
+    hook_evaluators(module, seen)
     before = json.dumps(state, sort_keys=True, default=repr)
     limit_resources()
     try:
@@ -89,14 +78,58 @@ def _probe_one(module, expression: str, state: dict, result_path: Path) -> None:
     result_path.write_text(json.dumps(seen, default=repr))
 
 
+def _recorder(real, label: str, seen: dict):
+    """`real`, recording that it was reached, and what it returned or raised (the outermost
+    hooked call's outcome wins: it is what the orchestrator saw)."""
+    def recorder(*args, **kwargs):
+        seen["called"] = True
+        seen["evaluator"] = seen["evaluator"] or label
+        try:
+            value = real(*args, **kwargs)
+        except BaseException as exc:
+            seen.update(outcome="error", type=type(exc).__name__, detail=str(exc)[:200])
+            raise
+        seen.update(outcome="value", type=type(value).__name__, detail=_short_repr(value))
+        return value
+    return recorder
+
+
+def hook_evaluators(module, seen: dict) -> list[str]:
+    """Interpose a recorder on every way the orchestrator may evaluate a condition: its own
+    evaluator function and `eval` (module globals shadow builtins), builtin eval, and the
+    eval method of simpleeval's SimpleEval and each subclass defining its own (which covers
+    simple_eval, a SimpleEval instance, and the codemod's ConditionEvaluator)."""
+    hooked = []
+    for name in EVALUATOR_NAMES:
+        if name in vars(module) or name == "eval":
+            setattr(module, name, _recorder(vars(module).get(name, builtins.eval), name, seen))
+            hooked.append(name)
+    builtins.eval = _recorder(builtins.eval, "builtins.eval", seen)
+    try:   # also when the backend imports it only inside the evaluation
+        simpleeval = importlib.import_module("simpleeval")
+    except ImportError:
+        simpleeval = None
+    if simpleeval is not None:
+        pending = [simpleeval.SimpleEval]
+        while pending:
+            cls = pending.pop()
+            pending += cls.__subclasses__()
+            if "eval" in vars(cls):
+                cls.eval = _recorder(vars(cls)["eval"], f"{cls.__name__}.eval", seen)
+                hooked.append(f"{cls.__name__}.eval")
+    return hooked
+
+
 def escape(backend: Path, workdir: Path) -> None:
-    """Each payload of stdin's {"payloads", "state", "timeout_s", "workers"} in its own forked
-    child, cwd workdir/N/sandbox, result in workdir/N/result.json; a child still running at
-    timeout_s is killed (no result file)."""
+    """Each payload of stdin's {"payloads", "state", "timeout_s", "workers", "canary"} in its
+    own forked child, cwd workdir/N/sandbox, result in workdir/N/result.json; a child still
+    running at timeout_s is killed (no result file). The canary (a plain condition) goes
+    first, to workdir/canary/: proof that the hooks see the orchestrator's evaluation."""
     request = json.loads(sys.stdin.read())
     module = load_orchestrator(backend)      # loaded once; every child is a fork of this
     timeout_s, workers = float(request["timeout_s"]), int(request["workers"])
-    pending = list(enumerate(request["payloads"]))
+    pending = [("canary", request["canary"])] if request.get("canary") else []
+    pending += list(enumerate(request["payloads"]))
     running: dict[int, float] = {}
     while pending or running:
         while pending and len(running) < workers:

@@ -1,0 +1,149 @@
+"""Pacing a backfill by what the database reports, not by a fixed sleep.
+
+A writer of the old application stalls behind a backfill batch in two ways: it waits for a row
+lock the batch holds until it commits, and its own commit waits for the WAL flush of everything
+inserted before it — the batch's WAL included. Both grow with the batch, so the pacer sizes each
+batch by the time the last one held the table: execution plus the flush of its WAL (the batch
+commits with ``synchronous_commit = on``, so its commit time *is* the flush a concurrent writer
+would have waited for). Above the budget the next batch shrinks, well under it the batch grows.
+
+Two more limits, both read from the server: WAL generated per second (``pg_current_wal_insert_lsn``
+deltas; a cap protects replicas and archiving), and replication lag (``pg_stat_replication``:
+while a replica is further behind than allowed, the backfill waits).
+"""
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+
+import psycopg
+
+log = logging.getLogger("runbook.pacing")
+
+
+@dataclass(frozen=True)
+class PaceLimits:
+    batch_budget_ms: float = 20.0          # longest a batch may hold rows + WAL flush; 0 = fixed batches
+    max_wal_mb_s: float | None = None      # cap on the backfill's WAL rate (None: no cap)
+    max_replica_lag_s: float = 10.0        # wait while a replica lags more than this
+    replica_wait_max_s: float = 300.0      # give up (raise) when it does not catch up
+    grow: float = 1.5                      # at most this factor up per batch
+    shrink: float = 0.25                   # at most this factor down per batch
+
+    def __post_init__(self) -> None:
+        if self.batch_budget_ms < 0:
+            raise ValueError(f"batch_budget_ms must be >= 0, not {self.batch_budget_ms}")
+        if self.max_wal_mb_s is not None and self.max_wal_mb_s <= 0:
+            raise ValueError(f"max_wal_mb_s must be > 0, not {self.max_wal_mb_s}")
+
+    @property
+    def adaptive(self) -> bool:
+        return self.batch_budget_ms > 0
+
+
+@dataclass
+class PaceStats:
+    batches: int = 0
+    shrinks: int = 0
+    grows: int = 0
+    slept_s: float = 0.0
+    replica_waits: int = 0
+    wal_bytes: int = 0
+    max_batch_ms: float = 0.0
+    steps: list[int] = field(default_factory=list)   # a few step sizes over the run, for reports
+
+    def to_dict(self) -> dict:
+        return {"batches": self.batches, "shrinks": self.shrinks, "grows": self.grows,
+                "slept_s": round(self.slept_s, 3), "replica_waits": self.replica_waits,
+                "wal_bytes": self.wal_bytes, "max_batch_ms": round(self.max_batch_ms, 2),
+                "steps_seen": sorted(set(self.steps))[:20]}
+
+
+class ReplicaLagging(RuntimeError):
+    pass
+
+
+class Pacer:
+    """Decides the next batch's size (in heap blocks) and any pause, from what the last batch cost."""
+
+    def __init__(self, limits: PaceLimits, initial_step: int, max_step: int):
+        self.limits = limits
+        # adaptive: a slow start at a floor of 1/8 of batch_size (the first batch's cost is
+        # unknown; it grows from there), so a busy server slows the backfill without making it crawl
+        self.min_step = max(1, initial_step // 8) if limits.adaptive else max(1, initial_step)
+        self.step = self.min_step
+        self.max_step = max(self.step, max_step)
+        self.stats = PaceStats()
+        self._lsn: int | None = None
+        self._t0 = 0.0
+
+    def configure_session(self, conn: psycopg.Connection) -> None:
+        # adaptive: each batch's commit flushes its own WAL, so its commit time is measured
+        # (and no writer later finds a batch's worth of unflushed WAL ahead of its commit);
+        # fixed batches keep the cheaper asynchronous commit
+        conn.execute("SET synchronous_commit = " + ("on" if self.limits.adaptive else "off"))
+
+    def before_batch(self, conn: psycopg.Connection) -> int:
+        self._wait_for_replicas(conn)
+        self._lsn = _insert_lsn(conn)
+        self._t0 = time.perf_counter()
+        return self.step
+
+    def after_batch(self, conn: psycopg.Connection) -> None:
+        """Call after the batch committed."""
+        held_s = time.perf_counter() - self._t0
+        held_ms = held_s * 1000
+        st = self.stats
+        st.batches += 1
+        st.max_batch_ms = max(st.max_batch_ms, held_ms)
+        if len(st.steps) < 200:
+            st.steps.append(self.step)
+        if self.limits.adaptive:
+            ratio = self.limits.batch_budget_ms / max(held_ms, 0.1)
+            factor = min(self.limits.grow, max(self.limits.shrink, ratio))
+            scaled = self.step * factor
+            new = max(self.min_step, min(self.max_step, math.ceil(scaled) if factor > 1 else int(scaled)))
+            if new < self.step:
+                st.shrinks += 1
+            elif new > self.step:
+                st.grows += 1
+            self.step = new
+        wrote = max(0, _insert_lsn(conn) - (self._lsn or 0))
+        st.wal_bytes += wrote
+        if self.limits.max_wal_mb_s:
+            # keep the batch's WAL under the cap: wait out the rest of its time slot
+            slot_s = wrote / (self.limits.max_wal_mb_s * 1024 * 1024)
+            if slot_s > held_s:
+                time.sleep(slot_s - held_s)
+                st.slept_s += slot_s - held_s
+
+    def _wait_for_replicas(self, conn: psycopg.Connection) -> None:
+        waited = 0.0
+        while True:
+            lag = replica_lag_s(conn)
+            if lag is None or lag <= self.limits.max_replica_lag_s:
+                return
+            if waited >= self.limits.replica_wait_max_s:
+                raise ReplicaLagging(f"a replica lags {lag:.1f} s (allowed {self.limits.max_replica_lag_s} s) "
+                                     f"and did not catch up within {self.limits.replica_wait_max_s:.0f} s")
+            if waited == 0:
+                self.stats.replica_waits += 1
+                log.warning("backfill waits: a replica lags %.1f s (allowed %.1f s)", lag,
+                            self.limits.max_replica_lag_s)
+            time.sleep(0.5)
+            waited += 0.5
+            self.stats.slept_s += 0.5
+
+
+def _insert_lsn(conn: psycopg.Connection) -> int:
+    return int(conn.execute("SELECT pg_current_wal_insert_lsn() - '0/0'::pg_lsn").fetchone()[0])
+
+
+def replica_lag_s(conn: psycopg.Connection) -> float | None:
+    """The largest replay lag of any streaming replica, or None when there is none (or the role
+    may not see it)."""
+    row = conn.execute("SELECT max(extract(epoch FROM coalesce(replay_lag, write_lag)))"
+                       " FROM pg_stat_replication").fetchone()
+    return float(row[0]) if row and row[0] is not None else None

@@ -1,0 +1,108 @@
+"""The backfill paces itself by what the database reports: batch size from what each batch cost
+(rows held + its WAL flush), an optional WAL-rate cap, and a replica's replay lag."""
+from __future__ import annotations
+
+import threading
+import time
+from contextlib import contextmanager
+
+import pytest
+
+from runbook.pg import connect
+from runbook.plan import MIGRATION_014
+from runbook.tasks.database import migrate, migration_files
+from runbook.tasks.database.pacing import PaceLimits, Pacer, ReplicaLagging
+
+
+def apply_014(url: str, pace: PaceLimits, batch_size: int = 200) -> migrate.ApplyReport:
+    opts = migrate.MigrationOptions(batch_size=batch_size, pace=pace)
+    return migrate.apply(url, migration_files.load(MIGRATION_014), opts)
+
+
+def mismatched_lots(url: str) -> int:
+    with connect(url) as conn:
+        return conn.execute("SELECT count(*) FROM lots WHERE qty_open IS DISTINCT FROM quantity_open"
+                            " OR qty_original IS DISTINCT FROM quantity_original").fetchone()[0]
+
+
+def test_batches_shrink_over_budget_and_grow_under_it(demo_db):
+    tight = apply_014(demo_db, PaceLimits(batch_budget_ms=0.001), batch_size=2000).pacing["lots"]
+    assert tight["batches"] > 1 and tight["grows"] == 0
+    assert len(tight["steps_seen"]) == 1           # held at the floor: 1/8 of batch_size
+    assert mismatched_lots(demo_db) == 0
+
+    migrate.revert(demo_db, migration_files.load(MIGRATION_014))
+    loose = apply_014(demo_db, PaceLimits(batch_budget_ms=60_000), batch_size=50).pacing["lots"]
+    assert loose["grows"] >= 1 and loose["shrinks"] == 0
+    assert mismatched_lots(demo_db) == 0
+
+
+def test_the_pace_follows_each_batch_cost_between_floor_and_ceiling(fresh_db):
+    pacer = Pacer(PaceLimits(batch_budget_ms=20), initial_step=80, max_step=160)
+    assert pacer.step == 10                       # slow start at the floor (1/8)
+    with connect(fresh_db, autocommit=True) as conn:
+        def batch(held_ms: float) -> int:
+            pacer.before_batch(conn)
+            pacer._t0 -= held_ms / 1000           # as if the batch had held the table this long
+            pacer.after_batch(conn)
+            return pacer.step
+        assert [batch(5) for _ in range(4)] == [15, 23, 35, 53]   # cheap: grows 1.5x a batch
+        assert batch(40) == 26                    # twice the budget: halves
+        assert batch(400) == 10                   # far over: down to the floor, never below
+        assert [batch(1) for _ in range(8)][-1] == 160            # capped at the ceiling
+    assert pacer.stats.shrinks == 2 and pacer.stats.grows >= 5
+
+
+def test_fixed_batches_when_pacing_is_off(demo_db):
+    fixed = apply_014(demo_db, PaceLimits(batch_budget_ms=0)).pacing["lots"]
+    assert fixed["shrinks"] == fixed["grows"] == 0 and len(fixed["steps_seen"]) == 1
+    assert mismatched_lots(demo_db) == 0
+
+
+def test_wal_rate_cap_spaces_the_batches(demo_db):
+    capped = apply_014(demo_db, PaceLimits(batch_budget_ms=0, max_wal_mb_s=0.05)).pacing["lots"]
+    assert capped["wal_bytes"] > 0
+    assert capped["slept_s"] > 0                  # the cap made the backfill wait for its slot
+    assert mismatched_lots(demo_db) == 0
+
+
+@pytest.mark.parametrize("kwargs, named", [({"batch_budget_ms": -1}, "batch_budget_ms"),
+                                           ({"max_wal_mb_s": 0}, "max_wal_mb_s")])
+def test_bad_pace_is_refused_naming_it(kwargs, named):
+    with pytest.raises(ValueError, match=named):
+        PaceLimits(**kwargs)
+
+
+# -- a real streaming replica ------------------------------------------------------------------
+
+@contextmanager
+def lagging_replica(pair):
+    """A seeded primary whose replica has stopped replaying (and has reported it): yields the
+    primary's URL and the standby's connection (replay resumed on the way out)."""
+    from runbook.demo.workspace import seed_template_database
+
+    seed_template_database(pair.url(), "dawsos", 300)
+    url = pair.url("dawsos")
+    with connect(pair.url(replica=True), autocommit=True) as standby:
+        standby.execute("SELECT pg_wal_replay_pause()")
+        with connect(url, autocommit=True) as conn:   # WAL the replica has not replayed
+            conn.execute("UPDATE lots SET cost_basis = cost_basis")
+        time.sleep(1.5)                                # its status report says so
+        try:
+            yield url, standby
+        finally:
+            standby.execute("SELECT pg_wal_replay_resume()")
+
+
+def test_backfill_waits_while_a_replica_lags_then_goes_on(replicated_pair):
+    with lagging_replica(replicated_pair) as (url, standby):
+        threading.Timer(1.0, lambda: standby.execute("SELECT pg_wal_replay_resume()")).start()
+        report = apply_014(url, PaceLimits(batch_budget_ms=0, max_replica_lag_s=0.5, replica_wait_max_s=60))
+    assert report.pacing["lots"]["replica_waits"] >= 1
+    assert mismatched_lots(url) == 0
+
+
+def test_backfill_gives_up_naming_the_lag_when_the_replica_never_catches_up(replicated_pair):
+    with lagging_replica(replicated_pair) as (url, _standby), \
+            pytest.raises(ReplicaLagging, match=r"a replica lags [\d.]+ s \(allowed 0.5 s\)"):
+        apply_014(url, PaceLimits(batch_budget_ms=0, max_replica_lag_s=0.5, replica_wait_max_s=2))
