@@ -18,7 +18,8 @@ from runbook.tasks.target.deploy import api, deployed_commit
 
 @gate("target:served-commit", checks="the running target service's /health names the commit the "
       "environment deployed (a remote service really was deployed and restarted)",
-      runs_in="after every code deploy and before the code gates (Week 0 Day 5; TARGET_API_URL)")
+      runs_in="before every code gate (Day 1-2 old names, Day 5, Week 1 pattern files, "
+              "verification); with TARGET_API_URL, after TARGET_DEPLOY_CMD")
 def served_commit_gate(server: ApiServer, expected: str) -> GateResult:
     try:
         served = server.served_commit()
