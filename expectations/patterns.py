@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from runbook.expectations.authorization import RIGHTS_HEADER, _audit
+from runbook.expectations.authorization import _audit
 from runbook.expectations.smoke import (
     backend_panels,
     declared_inputs,
@@ -239,20 +239,20 @@ def _names_field(body: Any, pid: str, field: str) -> str | None:
 @gate('input-models', checks='invalid inputs get 422 naming the field and run nothing; valid inputs run',
       runs_in='Week 1 Day 3-5; scheduled verification')
 def input_models_gate(base_url: str, checkout: Path, database_url: str,
-                      headers: dict | None = None,
+                      headers: Callable[[str], dict] | None = None,
                       audit: Callable[[str, str], dict[str, int]] = _audit) -> GateResult:
     """For every pattern: inputs made invalid from its declarations (missing required, wrong
     type, malformed UUID, unknown input) get 422 naming the field in the documented shape, and
     run nothing (no audit row); its valid inputs get 200 and exactly one audit row — the
     proof that the audit would have seen a run. Probe requests carry a unique marker right, so
-    their audit rows are told apart from other traffic."""
+    their audit rows are told apart from other traffic. `headers(user)`: the headers of a
+    caller (a bearer token) whose verified user is `user`, the marker its audit rows carry."""
     specs, sample = _specs(checkout), sample_inputs(database_url)
     problems, checked = [], 0
-    base = dict(headers or {})
     with httpx.Client(timeout=60) as client:
         for pid, spec in specs.items():
             marker = f"runbook-probe:{uuid.uuid4().hex[:12]}-inputs"
-            h = {**base, RIGHTS_HEADER: ",".join(filter(None, [base.get(RIGHTS_HEADER), marker]))}
+            h = headers(marker) if headers else {}
             valid = valid_inputs(spec, sample)
             for case, inputs, field in input_cases(spec, valid):
                 checked += 1

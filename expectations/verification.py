@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from runbook.context import RunContext
+from runbook.expectations.deployed import served_checkout
 from runbook.expectations.evaluator import no_eval_gate
 from runbook.expectations.integrity import fk_catalog_gate
 from runbook.expectations.smoke import smoke
@@ -130,7 +131,7 @@ def old_names(ctx: RunContext, _view: LedgerView | None = None) -> list[GateResu
 
 def no_eval(ctx: RunContext, _view: LedgerView | None = None) -> list[GateResult]:
     """Day 5's AST gate (eval/exec/compile)."""
-    return [no_eval_gate(ctx.deploy_dir)]
+    return [no_eval_gate(served_checkout(ctx))]
 
 
 def authorization(ctx: RunContext, _view: LedgerView | None = None) -> list[GateResult]:

@@ -136,7 +136,11 @@ def rollback_migration(migration_id: str, environment: Environment = "staging",
     ctx = build_context(ROLLBACK_MIGRATION_FLOW, environment, current_run_id(), lock_timeout_ms=lock_timeout_ms)
     m = migration_files.load(migration_id)
     ledger.ensure(ctx.database_url)
-    state = ledger.migration_state(ctx.database_url, m.id)
+    with lease.held(ctx.database_url, ctx.flow_run_id, ROLLBACK_MIGRATION_FLOW):
+        recover_crashed(ctx)   # what killed runs left: commits the ledger never heard of, …
+        state = ledger.migration_state(ctx.database_url, m.id)
+        if not state or state["status"] not in ("applied", "applying"):
+            close_crashed(ctx)     # a killed run that applied none of it: nothing of it to take back
     if not state or state["status"] not in ("applied", "applying"):
         raise RunbookError(f"migration {m.id} is not applied on {environment} "
                            f"(ledger: {state['status'] if state else 'no record'}); nothing to roll back")
@@ -145,7 +149,6 @@ def rollback_migration(migration_id: str, environment: Environment = "staging",
 
     def body() -> dict:
         with lease.held(ctx.database_url, ctx.flow_run_id, ROLLBACK_MIGRATION_FLOW):
-            recover_crashed(ctx)   # what killed runs left: commits the ledger never heard of, …
             applier = _flow_of_run(ctx.database_url, state["flow_run_id"]) if state["flow_run_id"] else None
             if revert_code and applier:
                 # the code of every run of the plan day that applied it (re-runs included)

@@ -1,13 +1,14 @@
 """What a flow run acts on, resolved once from settings and parameters."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from runbook.errors import RunbookError
 from runbook.parameters import BatchSize, LockTimeoutMs, SessionTimeoutMs, check
 from runbook.pg import connect, database_name, with_database
 from runbook.plan import ENVIRONMENTS, Environment
+from runbook.redaction import REDACTED, mask_url_password
 from runbook.settings import Settings, get_settings
 from runbook.targets import find_target, load_targets
 
@@ -24,7 +25,9 @@ class RunContext:
     flow_run_id: str
     staging_url: str | None = None   # STAGING_DATABASE_URL: production applies only what staging has
     api_url: str | None = None       # external API; None = the runbook manages one per env
-    api_token: str | None = None
+    api_token: str | None = field(default=None, metadata={"secret": True})
+    jwt_secret: str | None = field(default=None, metadata={"secret": True})   # TARGET_JWT_SECRET
+    deploy_cmd: str | None = field(default=None, metadata={"secret": True})   # TARGET_DEPLOY_CMD
     dry_run: bool = False
     batch_size: int = 2000
     lock_timeout_ms: int = 2000
@@ -34,6 +37,19 @@ class RunContext:
     extra: dict = field(default_factory=dict)
     target: str = ""                 # the fleet target's name (targets.toml); "" outside a fleet
     parameters: dict = field(default_factory=dict)   # the flow's own parameters beyond the common ones
+
+    def __repr__(self) -> str:
+        """Secrets never shown; URLs without their passwords; `extra` by its keys only."""
+        def shown(f):
+            value = getattr(self, f.name)
+            if f.metadata.get("secret"):
+                return REDACTED if value else None
+            if f.name == "extra":
+                return sorted(value)
+            return mask_url_password(value) if isinstance(value, str) else value
+        return f"RunContext({', '.join(f'{f.name}={shown(f)!r}' for f in fields(self))})"
+
+    __str__ = __repr__
 
     @property
     def slot(self) -> str:
@@ -105,6 +121,8 @@ def build_context(flow_name: str, environment: str, flow_run_id: str, *, dry_run
         workspace=Path(s.runbook_workspace).resolve(), backup_dir=Path(s.backup_dir).resolve(),
         flow_run_id=flow_run_id, staging_url=staging, api_url=api_url, target=target or "",
         api_token=s.target_api_token.get_secret_value() if s.target_api_token else None,
+        jwt_secret=s.target_jwt_secret.get_secret_value() if s.target_jwt_secret else None,
+        deploy_cmd=s.target_deploy_cmd.get_secret_value() if s.target_deploy_cmd else None,
         dry_run=dry_run, batch_size=batch_size, lock_timeout_ms=lock_timeout_ms,
         statement_timeout_ms=statement_timeout_ms,
         idle_in_transaction_timeout_ms=idle_in_transaction_timeout_ms,

@@ -11,6 +11,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from runbook.errors import RunbookError
+from runbook.redaction import mask_url_password
 
 
 class Settings(BaseSettings):
@@ -22,6 +23,12 @@ class Settings(BaseSettings):
     target_repo: Path | None = Field(None, description="checkout of the DawsOS backend repo")
     target_api_url: str | None = Field(None, description="base URL of the running DawsOS API")
     target_api_token: SecretStr | None = None
+    target_jwt_secret: SecretStr | None = Field(
+        None, description="the target API's JWT signing secret (its AUTH_JWT_SECRET): the runbook "
+                          "signs its own calls and the authorization gate's probe tokens with it")
+    target_deploy_cmd: SecretStr | None = Field(
+        None, description="with TARGET_API_URL: command that deploys a commit to the running service "
+                          "(given the commit as its last argument and as DEPLOY_COMMIT)")
     slack_webhook_url: SecretStr | None = None
     slack_bot_token: SecretStr | None = None
     slack_channel: str | None = None
@@ -32,6 +39,14 @@ class Settings(BaseSettings):
     restore_app_writes_sql: str | None = Field(
         None, description="SQL listing (table, key) of the rows the application wrote since %(since)s "
         "(its write or audit log): restore proofs then require every other row unchanged")
+    slack_sample_full_rows: bool = Field(
+        False, description="alerts carry whole sample rows (customer data); default: keys and the "
+                           "mismatching columns only")
+
+    def __repr_args__(self):
+        # URLs may carry credentials (https://user:pw@host): never shown
+        for name, value in super().__repr_args__():
+            yield name, mask_url_password(value) if isinstance(value, str) else value
 
     @field_validator("database_url", "staging_database_url")
     @classmethod

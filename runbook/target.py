@@ -63,6 +63,16 @@ class TargetDescription:
     contract_columns: tuple[str, ...]
     contract_rewrites: frozenset[tuple[str, str]] = field(default_factory=frozenset)
     # objects 017 itself rewrites or drops: (kind, name) as catalog queries report them
+    # -- authentication and the process ------------------------------------------------------
+    auth_secret_env: str = "AUTH_JWT_SECRET"      # the API's HS256 signing secret (env var)
+    operator_role: str = "admin"                  # role of the runbook's own calls (holds every right)
+    public_routes: tuple[str, ...] = ("/health",)  # open without a token; every other route needs one
+    health_commit_field: str = "commit"           # /health names the commit the process runs
+    # the only variables (besides the database URL and the secret) the API process is given
+    api_environment: tuple[str, ...] = (
+        "PATH", "LANG", "LC_ALL", "TZ", "HOME", "DAWSOS_PATTERNS_DIR", "ANTHROPIC_API_KEY",
+        "FMP_BASE_URL", "POLYGON_BASE_URL", "FRED_BASE_URL", "FMP_API_KEY", "POLYGON_API_KEY",
+        "FRED_API_KEY")
 
     def history_excludes(self, migration_files: list[str]) -> list[str]:
         """Paths the rename and its gate leave alone: the schema DDL (it describes live tables,

@@ -5,10 +5,11 @@ stand-in), including a failing gate that rolls everything back."""
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from collections import defaultdict
 from pathlib import Path
 
-import httpx
 import pytest
 from prefect.states import State
 from typer.testing import CliRunner
@@ -16,6 +17,7 @@ from typer.testing import CliRunner
 from runbook.cli.app import app
 from runbook.demo.workspace import TEMPLATE
 from runbook.errors import GateFailed
+from runbook.expectations.authorization import authorization_gate
 from runbook.expectations.evaluator import (
     capture_states,
     differential_gate,
@@ -27,7 +29,7 @@ from runbook.expectations.smoke import sample_inputs
 from runbook.flows.week0.day5 import security_fixes
 from runbook.pg import connect
 from runbook.tasks.code import git_ops
-from runbook.tasks.code.authorization import add_authorization
+from runbook.tasks.code.authorization import add_authorization, rewrite_orchestrator
 from runbook.tasks.code.simpleeval import convert
 from runbook.tasks.target.api_server import ApiServer
 
@@ -123,26 +125,156 @@ def test_differential_gate_catches_an_evaluator_that_disagrees_on_one_condition(
 
 # -- authorization through the real API --------------------------------------------------------
 
-def test_caller_without_rights_gets_403_and_nothing_runs(target, tmp_path):
+SECRET = "day5-test-signing-secret-of-32-bytes-or-more"
+AUTH = "backend/app/auth/dependencies.py"
+MAIN = "backend/app/main.py"
+
+
+def serve(code: Path, url: str, log: Path) -> ApiServer:
+    server = ApiServer(code, url, jwt_secret=SECRET, log_path=log)
+    server.start()
+    return server
+
+
+def failures(result) -> set[tuple[str, str]]:
+    return {(p["route"], p["caller"]) for p in result.sample}
+
+
+def test_authorization_gate_probes_every_route_and_passes_on_the_codemod(target, tmp_path):
     code = checkout(tmp_path / "authz", simpleeval=True, authz=True)
-    server = ApiServer(code, target.staging_url, log_path=tmp_path / "api.log")
-    inputs = sample_inputs(target.staging_url)
-    url = f"{server.start()}/api/patterns/portfolio_overview/execute"
+    server = serve(code, target.staging_url, tmp_path / "api.log")
     try:
         before = audit_counts(target.staging_url)
-        for rights in (None, "pattern:holding_deep_dive", "patterns:read"):
-            headers = {} if rights is None else {"X-DawsOS-Rights": rights}
-            r = httpx.post(url, json={"inputs": inputs}, headers=headers, timeout=30)
-            assert r.status_code == 403 and "data" not in r.json(), (rights, r.text)
+        result = authorization_gate(server.base_url, target.staging_url, code, SECRET)
+        assert result.passed, result.sample
+        by_route = defaultdict(dict)
+        for r in result.details["requests"]:
+            by_route[r["route"]][r["caller"]] = r["status"]
+        # every route of the running service, reads and writes, taken from its OpenAPI
+        assert set(by_route) == {
+            "GET /api/patterns", "POST /api/patterns/{pattern_id}/execute",
+            "GET /api/portfolios/{portfolio_id}/holdings",
+            "GET /api/portfolios/{portfolio_id}/securities/{security_id}/lots",
+            "POST /api/portfolios/{portfolio_id}/sell"}
+        assert by_route["POST /api/portfolios/{portfolio_id}/sell"] == {
+            "no token": 401, "forged token (another secret)": 401, "expired token": 401,
+            "verified token, role without rights": 403, "verified token, role admin": 422}
+        assert by_route["GET /api/portfolios/{portfolio_id}/holdings"]["verified token, role admin"] == 200
         after = audit_counts(target.staging_url)
-        assert after.get("pattern.execute", 0) == before.get("pattern.execute", 0)   # nothing ran
-        assert after.get("pattern.denied", 0) == before.get("pattern.denied", 0) + 3
-        for rights in ("pattern:portfolio_overview", "patterns:read, patterns:execute"):
-            r = httpx.post(url, json={"inputs": inputs}, headers={"X-DawsOS-Rights": rights}, timeout=30)
-            assert r.status_code == 200 and r.json()["data"], r.text
-        assert audit_counts(target.staging_url)["pattern.execute"] == before.get("pattern.execute", 0) + 2
+        assert after["pattern.execute"] == before.get("pattern.execute", 0) + 1     # the admitted run only
+        assert after["pattern.denied"] == before.get("pattern.denied", 0) + 1       # the rightless token
     finally:
         server.stop()
+
+
+def _edit(path: Path, old: str, new: str, count: int = 1) -> None:
+    text = path.read_text()
+    assert text.count(old) == count, (path, old)
+    path.write_text(text.replace(old, new))
+
+
+def _trust_header(code: Path) -> None:
+    """A backend that believes rights the client claims in a header."""
+    claimed = 'request.headers.get("X-DawsOS-Rights", "")'
+    _edit(code / AUTH, "        if right not in user.rights:\n",
+          f"        if right not in user.rights and right not in {claimed}:\n")
+    # the API's check and the rights given to run_pattern
+    _edit(code / MAIN, "user.rights", f'{claimed}.split(",")', count=2)
+
+
+def _skip_signature_check(code: Path) -> None:
+    _edit(code / AUTH, 'options={"require": ["exp", "sub"]}', 'options={"verify_signature": False}')
+
+
+def _no_routes(code: Path) -> None:
+    _edit(code / MAIN, 'FastAPI(title="DawsOS", version="0.9.0", lifespan=lifespan)',
+          'FastAPI(title="DawsOS", lifespan=lifespan, openapi_url=None)')
+
+
+@pytest.mark.gate_fails("security:authorization")
+@pytest.mark.parametrize("variant, authz, expected", [
+    # before the codemod: authenticated, but any role may do anything, pattern rights from the header
+    ("template", False, {("GET /api/portfolios/{portfolio_id}/holdings", "verified token, role without rights"),
+                         ("POST /api/portfolios/{portfolio_id}/sell", "verified token, role without rights"),
+                         ("POST /api/portfolios/{portfolio_id}/sell", "refused callers"),
+                         ("POST /api/patterns/{pattern_id}/execute", "verified token, role without rights"),
+                         ("POST /api/patterns/{pattern_id}/execute", "verified token, role admin")}),
+    ("trusts a client-set rights header", True, {
+        ("GET /api/portfolios/{portfolio_id}/holdings", "verified token, role without rights"),
+        ("POST /api/portfolios/{portfolio_id}/sell", "verified token, role without rights"),
+        ("POST /api/portfolios/{portfolio_id}/sell", "refused callers"),
+        ("POST /api/patterns/{pattern_id}/execute", "verified token, role without rights"),
+        ("POST /api/patterns/{pattern_id}/execute", "refused callers")}),
+    ("accepts forged tokens", True, None),
+    ("lists no routes", True, {("-", "-")}),
+])
+def test_authorization_gate_fails(target, tmp_path, variant, authz, expected):
+    code = checkout(tmp_path / "code", simpleeval=True, authz=authz)
+    {"trusts a client-set rights header": _trust_header, "accepts forged tokens": _skip_signature_check,
+     "lists no routes": _no_routes}.get(variant, lambda _c: None)(code)
+    server = serve(code, target.staging_url, tmp_path / "api.log")
+    try:
+        result = authorization_gate(server.base_url, target.staging_url, code, SECRET)
+    finally:
+        server.stop()
+    assert not result.passed
+    got = failures(result)
+    if expected is None:       # forged and expired tokens get through on every route
+        assert {c for _r, c in got} >= {"forged token (another secret)", "expired token"}
+        assert len({r for r, _c in got}) == 5
+    else:
+        assert expected <= got, got
+    if variant != "lists no routes":
+        sold = [p for p in result.sample if p["caller"] == "refused callers" and "sell" in p["route"]]
+        assert all("tables changed: " in p["problem"] and "lots" in p["problem"] for p in sold)
+
+
+def test_authorization_codemod_on_the_real_run_pattern_signature(tmp_path):
+    """The real DawsOS: run_pattern(self, pattern_id, ctx: RequestCtx, inputs); rights and the
+    user come from the request context."""
+    pkg = tmp_path / "real" / "app"
+    (pkg / "core").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "core" / "__init__.py").write_text("")
+    (pkg / "core" / "database.py").write_text("def get_pool():\n    raise RuntimeError('no database here')\n")
+    (pkg / "core" / "pattern_orchestrator.py").write_text(REAL_SHAPED_ORCHESTRATOR)
+    out = rewrite_orchestrator(REAL_SHAPED_ORCHESTRATOR, "app/core/pattern_orchestrator.py")
+    assert "await self.authorize(pattern_id, getattr(ctx, \"rights\", None), str(ctx.user_id))" in out
+    assert rewrite_orchestrator(out) == out                                   # idempotent
+    (pkg / "core" / "pattern_orchestrator.py").write_text(out)
+    probe = (
+        "import asyncio, dataclasses\n"
+        "from app.core.pattern_orchestrator import PatternForbidden, PatternOrchestrator\n"
+        "@dataclasses.dataclass(frozen=True)\n"
+        "class Ctx:\n    user_id: str\n    trace_id: str = 't'\n    rights: tuple = ()\n"
+        "o = PatternOrchestrator()\n"
+        "try:\n    asyncio.run(o.run_pattern('portfolio_overview', Ctx('u1'), {}))\n    print('ran')\n"
+        "except PatternForbidden:\n    print('forbidden')\n"
+        "print(asyncio.run(o.run_pattern('portfolio_overview', Ctx('u2', rights=('patterns:execute',)), {}))['ok'])\n")
+    proc = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path / "real", capture_output=True,
+                          text=True, check=False)
+    assert proc.stdout.split() == ["forbidden", "True"], proc.stderr[-2000:]
+
+
+REAL_SHAPED_ORCHESTRATOR = '''"""Pattern orchestrator shaped as the real DawsOS one (a request context per run)."""
+import logging
+from typing import Any, Dict
+
+log = logging.getLogger(__name__)
+
+
+class PatternOrchestrator:
+    def __init__(self):
+        self.patterns = {"portfolio_overview": {"steps": []}}
+
+    def get_pattern(self, pattern_id: str) -> dict:
+        return self.patterns[pattern_id]
+
+    async def run_pattern(self, pattern_id: str, ctx, inputs: Dict[str, Any]) -> Dict[str, Any]:
+        """Run a pattern for the request context ctx."""
+        spec = self.get_pattern(pattern_id)
+        return {"ok": True, "steps": len(spec["steps"]), "trace_id": ctx.trace_id}
+'''
 
 
 # -- the flow ----------------------------------------------------------------------------------

@@ -21,10 +21,12 @@ from runbook.expectations.smoke import declared_inputs, panel_columns
 from runbook.pg import drop_database, recreate_database
 from runbook.tasks.code.frontend_registry import find_registry
 from runbook.tasks.database.schema_build import load_schema
+from runbook.tasks.target.auth_tokens import bearer, mint
 
 TEMPLATE = Path(__file__).resolve().parents[1] / "demo" / "template"
 BACKEND = TEMPLATE / "backend"
 ROWS = 2000
+SECRET = "demo-target-test-secret-of-32-bytes-or-more"
 SCHEMA_FILES = {p.name for p in (BACKEND / "db" / "schema").glob("*.sql")}
 PATTERNS = [
     "buffett_checklist", "corporate_actions_upcoming", "cycle_deleveraging_scenarios",
@@ -147,7 +149,8 @@ def test_api_executes_all_patterns(fresh_db):
     assert sorted(p.stem for p in (BACKEND / "patterns").glob("*.json")) == PATTERNS
 
     port = free_port()
-    env = dict(os.environ, DATABASE_URL=fresh_db, PYTHONDONTWRITEBYTECODE="1")
+    env = dict(os.environ, DATABASE_URL=fresh_db, PYTHONDONTWRITEBYTECODE="1", AUTH_JWT_SECRET=SECRET)
+    auth = bearer(mint(SECRET, "demo-test", "admin"))
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port)],
         cwd=BACKEND, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -165,12 +168,13 @@ def test_api_executes_all_patterns(fresh_db):
                 out = proc.stdout.read().decode() if proc.poll() is not None else ""
                 pytest.fail(f"API did not become healthy: {out[-2000:]}")
             time.sleep(0.2)
-        assert r.json() == {"status": "ok", "database": "ok"}
-        assert httpx.get(f"{base}/api/patterns").json()["patterns"] == PATTERNS
-        assert httpx.post(f"{base}/api/patterns/nope/execute", json={"inputs": inputs}).status_code == 404
+        assert {"status": "ok", "database": "ok"}.items() <= r.json().items() and r.json()["commit"]
+        assert httpx.get(f"{base}/api/patterns").status_code == 401          # no token
+        assert httpx.get(f"{base}/api/patterns", headers=auth).json()["patterns"] == PATTERNS
+        assert httpx.post(f"{base}/api/patterns/nope/execute", json={"inputs": inputs},
+                          headers=auth).status_code == 404
 
-        with httpx.Client(base_url=base, timeout=60,
-                          headers={"X-DawsOS-Rights": "patterns:execute"}) as client:
+        with httpx.Client(base_url=base, timeout=60, headers=auth) as client:
             for pattern_id in PATTERNS:
                 spec = json.loads((BACKEND / "patterns" / f"{pattern_id}.json").read_text())
                 r = client.post(f"/api/patterns/{pattern_id}/execute",

@@ -18,6 +18,7 @@ import pytest
 from prefect import get_client
 from prefect.settings import PREFECT_API_URL
 
+from runbook.errors import RunbookError
 from runbook.failpoints import ENV
 from runbook.flows.rollback import rollback_migration
 from runbook.flows.week0.day1_2 import standardize_fields
@@ -35,7 +36,7 @@ EVERY_POINT = [
     "before:code:rename-fields", "code:branch-moved", "applied:code:rename-fields",
     "recorded:code:rename-fields", "before:smoke", "applied:smoke",
 ]
-CI_CASES = [("backup:dumped", "rerun"), ("applied:code:rename-fields", "rerun"),
+CI_CASES = [("backup:dumped", "rollback"), ("applied:code:rename-fields", "rerun"),
             ("code:branch-moved", "rollback")]
 CASES = ([(p, then) for p in EVERY_POINT for then in ("rerun", "rollback")]
          if os.environ.get("RUNBOOK_ALL_FAULTS") else CI_CASES)
@@ -95,9 +96,13 @@ def test_killed_then_rerun_or_rollback_converges(target, point, then):
         assert_consistent(target, applied=True)
         # the measured failure: a rollback after the re-run left the renamed code deployed
         report = rollback_migration(MIGRATION_014, environment="staging")
+    elif ledger.migration_state(target.staging_url, MIGRATION_014) is None:
+        # killed before 014: the rollback refuses (nothing to take back) but still clears up
+        with pytest.raises(RunbookError, match="is not applied on staging"):
+            rollback_migration(MIGRATION_014, environment="staging")
+        assert_consistent(target, applied=False)
+        return
     else:
-        if ledger.migration_state(target.staging_url, MIGRATION_014) is None:
-            pytest.skip(f"nothing applied before {point}: nothing to roll back")
         report = rollback_migration(MIGRATION_014, environment="staging")
     assert all(g["passed"] for g in report["gates"]), report
     assert_consistent(target, applied=False)

@@ -31,10 +31,17 @@ from runbook.tasks.code.frontend_registry import find_registry
 from runbook.tasks.code.input_schemas import add_input_schemas
 from runbook.tasks.code.panels import move_panels
 from runbook.tasks.target.api_server import ApiServer
+from runbook.tasks.target.auth_tokens import bearer, mint
 
 PATTERNS = "backend/patterns"
 MODELS = "backend/app/core/pattern_inputs.py"
-HEADERS = {"X-DawsOS-Rights": "patterns:execute"}
+SECRET = "week1-test-signing-secret-of-32-bytes-or-more"
+HEADERS = bearer(mint(SECRET, "runbook", "admin", ttl_s=3600))
+
+
+def caller(user: str) -> dict:
+    """The headers of an operator whose verified user is `user` (the gate's audit marker)."""
+    return bearer(mint(SECRET, user, "admin"))
 
 
 def checkout(dest: Path, *steps) -> Path:
@@ -59,7 +66,8 @@ def serve(target, tmp_path):
     servers = []
 
     def start(code: Path) -> str:
-        server = ApiServer(code, target.staging_url, log_path=tmp_path / f"api-{len(servers)}.log")
+        server = ApiServer(code, target.staging_url, jwt_secret=SECRET,
+                           log_path=tmp_path / f"api-{len(servers)}.log")
         servers.append(server)
         return server.start()
     yield start
@@ -116,7 +124,7 @@ def test_pattern_names_gate_fails_while_patterns_use_old_names(tmp_path):
 @pytest.mark.gate_fails("input-models")
 def test_input_models_gate_passes_and_fails_on_a_model_that_accepts_a_bad_uuid(target, serve, tmp_path):
     code = checkout(tmp_path / "code", add_authorization, add_input_schemas)
-    good = input_models_gate(serve(code), code, target.staging_url, HEADERS)
+    good = input_models_gate(serve(code), code, target.staging_url, caller)
     assert good.passed, good.sample
     assert int(good.observed.split(" in ")[1].split()[0]) >= 13 * 3      # cases probed
 
@@ -126,7 +134,7 @@ def test_input_models_gate_passes_and_fails_on_a_model_that_accepts_a_bad_uuid(t
     old = 'class PortfolioOverviewInputs(PatternInputs):\n    """Inputs of pattern portfolio_overview."""\n    portfolio_id: UUID\n'
     assert old in text
     models.write_text(text.replace(old, old.replace("portfolio_id: UUID", "portfolio_id: str")))
-    bad = input_models_gate(serve(bad_model), bad_model, target.staging_url, HEADERS)
+    bad = input_models_gate(serve(bad_model), bad_model, target.staging_url, caller)
     assert not bad.passed
     flagged = [(s["pattern"], s["case"]) for s in bad.sample]
     assert ("portfolio_overview", "malformed UUID portfolio_id") in flagged
@@ -149,7 +157,7 @@ def test_input_models_refuse_with_the_documented_shape_and_fail_closed_without_a
     assert all(set(e) == {"field", "type", "message"} for e in detail["errors"])
     # without an audit of runs (no Day 5 authorization), "nothing ran" cannot be proven: fails
     blind = checkout(tmp_path / "blind", add_input_schemas)
-    result = input_models_gate(serve(blind), blind, target.staging_url, HEADERS)
+    result = input_models_gate(serve(blind), blind, target.staging_url, caller)
     assert not result.passed
     assert "a valid run left no audit row" in result.sample[0]["problem"]
 

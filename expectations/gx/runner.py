@@ -25,7 +25,7 @@ import os
 import threading
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
@@ -75,7 +75,7 @@ logging.getLogger("great_expectations").setLevel(logging.WARNING)
 
 @dataclass
 class _Runner:
-    url: str
+    url: str = field(repr=False)      # carries the password
     context: Any
     datasource: Any
     batch: Any

@@ -3,6 +3,7 @@ own validation queries, and no old name left in the deployed code."""
 from __future__ import annotations
 
 from runbook.context import RunContext
+from runbook.expectations.deployed import served_checkout
 from runbook.expectations.parity import parity_gate, plan_validation_queries
 from runbook.gate_registry import gate
 from runbook.gate_result import GateResult
@@ -83,11 +84,12 @@ def parity_gates(url: str, data: dict) -> list[GateResult]:
 def old_names_gate(ctx: RunContext) -> GateResult:
     """The plan's grep validation, by the boundary rule, outside the migration history."""
     renames = DAWSOS.code_renames
-    found, near = find_old_names(ctx.deploy_dir, list(renames), exclude=rename_excludes(ctx.deploy_dir))
     if not git_ops.git(ctx.deploy_dir, "ls-files", check=False).strip():
         # an empty or missing checkout has no old names because it has no code: not a pass
         return GateResult(name="code:old-names", passed=False, expectation="the deployed code is searched",
                           observed=f"no tracked files in {ctx.deploy_dir}", expected="the deployed checkout")
+    checkout = served_checkout(ctx)      # the code the service runs, not only what was checked out
+    found, near = find_old_names(checkout, list(renames), exclude=rename_excludes(checkout))
     return GateResult(name="code:old-names", passed=not found,
                       expectation="0 occurrences of " + ", ".join(renames) + " in the deployed code",
                       observed=len(found), expected=0,

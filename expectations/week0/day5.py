@@ -7,6 +7,7 @@ from pathlib import Path
 from runbook.context import RunContext
 from runbook.errors import RunbookError
 from runbook.expectations.authorization import authorization_gate
+from runbook.expectations.deployed import served_checkout
 from runbook.expectations.evaluator import differential_gate, escape_gate, no_eval_gate
 from runbook.gate_result import GateResult
 from runbook.tasks.code import git_ops
@@ -19,11 +20,11 @@ def states_file(ctx: RunContext) -> Path:
 
 
 def no_eval_check(ctx: RunContext) -> GateResult:
-    return no_eval_gate(ctx.deploy_dir)
+    return no_eval_gate(served_checkout(ctx))
 
 
 def escape_check(ctx: RunContext) -> GateResult:
-    return escape_gate(ctx.deploy_dir)
+    return escape_gate(served_checkout(ctx))
 
 
 def differential_check(ctx: RunContext) -> GateResult:
@@ -34,12 +35,12 @@ def differential_check(ctx: RunContext) -> GateResult:
     old = ctx.workspace / "tmp" / f"day5-old-{ctx.slot}-{ctx.flow_run_id[:8]}"
     git_ops.worktree(ctx.repo, old, old_commit)
     try:
-        return differential_gate(old, ctx.deploy_dir, states_file(ctx))
+        return differential_gate(old, served_checkout(ctx), states_file(ctx))
     finally:
         git_ops.remove_worktree(ctx.repo, old)
 
 
 def authorization_check(ctx: RunContext) -> GateResult:
+    checkout = served_checkout(ctx)
     server = api(ctx)
-    server.start()
-    return authorization_gate(server.base_url, ctx.database_url, ctx.deploy_dir, server.headers())
+    return authorization_gate(server.base_url, ctx.database_url, checkout, server.jwt_secret)

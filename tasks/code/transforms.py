@@ -96,7 +96,8 @@ SIMPLEEVAL = CodeUpdate(
     "Week 0 Day 5: replace eval() in the pattern orchestrator with simpleeval")
 AUTHORIZATION = CodeUpdate(
     "code:authorization", "authorization", authorization,
-    "Week 0 Day 5: check the caller's rights (X-DawsOS-Rights) in the orchestrator and the pattern API")
+    "Week 0 Day 5: check the caller's rights, from the verified token's role, on every route "
+    "and in the orchestrator")
 PANELS = CodeUpdate(
     "code:panels", "panels", panels,
     "Week 1 Days 3-5: panel definitions (dataPath, columns, config) move from the frontend "

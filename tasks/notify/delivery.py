@@ -287,7 +287,8 @@ def notify_failure(*, title: str | None = None, flow_name: str | None = None,
         secrets = secrets_from_settings(settings)
         text, blocks = build_alert(title=title, flow_name=flow_name, environment=environment,
                                    gate=gate, error=error, rolled_back=list(rolled_back or []),
-                                   run_url=run_url, secrets=secrets)
+                                   run_url=run_url, secrets=secrets,
+                                   full_rows=bool(settings and settings.slack_sample_full_rows))
     except Exception as exc:  # noqa: BLE001 - fall back to a plain text alert
         logger.warning("could not build the alert blocks: %s", redact(f"{exc!r}"))
         text, blocks = f"{title or 'Runbook failure'} — {flow_name}: {error}", []

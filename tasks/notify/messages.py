@@ -134,10 +134,32 @@ def flow_run_url(flow_run_id: str | None, settings: Settings | None = None) -> s
 
 
 
+def alert_rows(gate: GateResult, full_rows: bool = False) -> list:
+    """The sample rows an alert may carry. Rows read from a table (the gate names its `table`)
+    are customer data: only their key, the problem and the columns that disagree leave, unless
+    SLACK_SAMPLE_FULL_ROWS=true. Other samples (files, routes, patterns) are the gate's own."""
+    details = gate.details or {}
+    if full_rows or not details.get("table"):
+        return list(gate.sample)
+    key = details.get("key") or "id"
+    pairs = [tuple(p) for p in details.get("pairs") or [] if len(p) == 2]
+    out = []
+    for row in gate.sample:
+        if not isinstance(row, dict):
+            out.append({"row": "(withheld)"})
+            continue
+        kept = {k: row[k] for k in (key, "problem", "table") if k in row}
+        for old, new in pairs:
+            if old in row and new in row and row[old] != row[new]:
+                kept[old], kept[new] = row[old], row[new]
+        out.append(kept or {"row": "(withheld)"})
+    return out
+
+
 def build_alert(*, title: str, flow_name: str, environment: str, gate: GateResult | None,
                 error: str | None, rolled_back: list[str], run_url: str | None,
                 secrets: Iterable[str] = (), now: datetime | None = None,
-                ) -> tuple[str, list[dict]]:
+                full_rows: bool = False) -> tuple[str, list[dict]]:
     """Build (fallback text, Block Kit blocks) for a failure alert.
 
     `secrets` are redacted from every input before anything is truncated (URL credentials and
@@ -175,12 +197,13 @@ def build_alert(*, title: str, flow_name: str, environment: str, gate: GateResul
             {"type": "mrkdwn", "text": "*Observed*\n" + _code(r(gate.observed), FIELD_TEXT_MAX - 20)},
             {"type": "mrkdwn", "text": "*Expected*\n" + _code(r(gate.expected), FIELD_TEXT_MAX - 20)},
         ]})
-        if gate.sample:
-            shown = min(len(gate.sample), SAMPLE_ROWS_MAX)
-            head = f"*Sample rows* ({shown} of {len(gate.sample)})\n"
+        sample = alert_rows(gate, full_rows)
+        if sample:
+            shown = min(len(sample), SAMPLE_ROWS_MAX)
+            head = f"*Sample rows* ({shown} of {len(sample)})\n"
             rows = [{redact(str(k), secrets): None if v is None else redact(str(v), secrets)
                      for k, v in row.items()} if isinstance(row, dict) else r(row)
-                    for row in gate.sample[:SAMPLE_ROWS_MAX]]
+                    for row in sample[:SAMPLE_ROWS_MAX]]
             table = r(sample_table(rows))
             blocks.append({"type": "section", "text": {
                 "type": "mrkdwn", "text": head + _code(table, SECTION_TEXT_MAX - len(head))}})

@@ -8,8 +8,9 @@ import logging
 import re
 from collections.abc import Iterable
 from typing import Any
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
+from runbook.redaction import mask_url_password
 from runbook.settings import Settings
 
 ELLIPSIS = "…"
@@ -21,8 +22,8 @@ _MIN_SECRET_LEN = 4          # shorter configured values would garble ordinary t
 
 
 
-_URL_CREDENTIALS = re.compile(
-    r"(?P<prefix>\b[a-zA-Z][a-zA-Z0-9+.\-]*://(?P<user>[^:/@\s]*):)(?P<pw>[^\s/]+)@")
+# a signed JWT (header.payload.signature, base64url; headers start with {"  -> eyJ)
+_JWT = re.compile(r"\beyJ[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]+")
 
 
 
@@ -61,7 +62,8 @@ def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
                 fragment = value[:k] + ELLIPSIS
                 if fragment in text:
                     text = text.replace(fragment, REDACTED + ELLIPSIS)
-    text = _URL_CREDENTIALS.sub(lambda m: f"{m['prefix']}{REDACTED}@", text)
+    text = mask_url_password(text)       # user:pw@, ?password=, password= in a DSN
+    text = _JWT.sub(REDACTED, text)
     text = _SLACK_TOKEN.sub(lambda m: f"{m['kind']}-{REDACTED}", text)
     text = _SLACK_WEBHOOK.sub(lambda m: f"{m['base']}{REDACTED}", text)
     text = _BEARER.sub(lambda m: f"{m['kind']}{m['sep']}{REDACTED}", text)
@@ -100,7 +102,7 @@ def secrets_from_settings(settings: Settings | None) -> list[str]:
             return None
         return v.get_secret_value() if hasattr(v, "get_secret_value") else str(v)
 
-    for name in ("slack_bot_token", "target_api_token"):
+    for name in ("slack_bot_token", "target_api_token", "target_jwt_secret", "target_deploy_cmd"):
         if v := val(name):
             out.append(v)
     if hook := val("slack_webhook_url"):
@@ -120,14 +122,29 @@ def secrets_from_settings(settings: Settings | None) -> list[str]:
         if url := val(name):
             # the password alone: the URL keeps its user/host (useful) and the credentials
             # pattern turns it into postgresql://user:***@host
-            try:
-                pw = urlsplit(url).password
-            except ValueError:
-                pw = None
-            if pw:
-                out += [pw, unquote(pw)]
+            out += [pw for pw in url_passwords(url) for pw in (pw, unquote(pw))]
     return out
 
+
+
+def url_passwords(url: str) -> list[str]:
+    """Every password a connection string carries: user:pw@ and ?password= / sslpassword=."""
+    try:
+        parts = urlsplit(url)
+        found = [parts.password] if parts.password else []
+        found += [v for k, v in parse_qsl(parts.query) if k.lower() in ("password", "sslpassword") and v]
+    except ValueError:
+        return []
+    return found
+
+
+def configured_secrets() -> list[str]:
+    """The configured secrets, for texts that leave the run (artifacts); none if settings fail."""
+    try:
+        from runbook.settings import get_settings
+        return expand_secrets(secrets_from_settings(get_settings()))
+    except Exception:  # noqa: BLE001 - the patterns still apply
+        return []
 
 
 def scrub(obj: Any, secrets: list[str]) -> Any:
@@ -164,3 +181,32 @@ class RedactingFilter(logging.Filter):
 
 
 
+
+
+RUN_LOGGERS = ("prefect.flow_runs", "prefect.task_runs")   # what Prefect sends to the run's logs
+
+
+class RunLogRedaction(logging.Filter):
+    """Redacts every record of the run loggers with the configured secrets, traceback included
+    (kept, unlike RedactingFilter: a run's log must still show where it failed)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        secrets = configured_secrets()
+        try:
+            msg = record.getMessage()
+        except Exception:  # noqa: BLE001 - a broken format string must not break logging
+            msg = str(record.msg)
+        record.msg, record.args = redact(msg, secrets), None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text, secrets)
+        return True
+
+
+def install_run_log_redaction() -> None:
+    """Once per process: the run loggers redact before any handler (the Prefect API) sees a record."""
+    for name in RUN_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RunLogRedaction) for f in logger.filters):
+            logger.addFilter(RunLogRedaction())

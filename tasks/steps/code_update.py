@@ -12,6 +12,7 @@ from runbook.context import RunContext
 from runbook.errors import RunbookError
 from runbook.tasks.code import git_ops
 from runbook.tasks.code.transforms import CodeUpdate
+from runbook.tasks.notify.redact import configured_secrets, redact
 from runbook.tasks.steps.core import Step
 from runbook.tasks.target.deploy import api, deploy, deployed_commit
 
@@ -61,7 +62,8 @@ def _publish(name: str, report: dict, commit: str | None) -> None:
     if report.get("diff"):
         lines += ["", "```diff", report["diff"][:50_000], "```"]
     try:
-        create_markdown_artifact(key=f"code-{name.replace(':', '-')}"[:100], markdown="\n".join(lines),
+        create_markdown_artifact(key=f"code-{name.replace(':', '-')}"[:100],
+                                 markdown=redact("\n".join(lines), configured_secrets()),
                                  description=f"{name}: what the code update changed")
     except Exception:  # outside a run there is nowhere to publish
         pass

@@ -22,6 +22,7 @@ from runbook.context import RunContext
 from runbook.errors import GateFailed
 from runbook.gate_result import GateResult
 from runbook.tasks.database import ledger
+from runbook.tasks.notify.redact import configured_secrets, redact
 
 log = logging.getLogger("runbook.steps")
 
@@ -48,7 +49,8 @@ def _slug(name: str) -> str:
 def publish_gate(result: GateResult) -> GateResult:
     """Keep a gate's structured result as a Prefect artifact (no-op outside a run)."""
     try:
-        create_markdown_artifact(key=f"gate-{_slug(result.name)}"[:100], markdown=result.to_markdown(),
+        create_markdown_artifact(key=f"gate-{_slug(result.name)}"[:100],
+                                 markdown=redact(result.to_markdown(), configured_secrets()),
                                  description=f"gate {result.name}: {'passed' if result.passed else 'FAILED'}")
     except Exception:  # artifacts are a view; never fail a step for one
         log.debug("could not create artifact for %s", result.name, exc_info=True)

@@ -20,6 +20,7 @@ from runbook.tasks.code import git_ops
 from runbook.tasks.database import lease, ledger, migration_files
 from runbook.tasks.database.migration_files import Migration
 from runbook.tasks.notify import notify_failure
+from runbook.tasks.notify.redact import install_run_log_redaction
 from runbook.tasks.steps.code_update import Transform, preview
 from runbook.tasks.steps.core import RunState, Step, gate_step, publish_gate, run_steps
 from runbook.tasks.steps.recovery import close_crashed, recover_crashed
@@ -133,6 +134,7 @@ def run_day(plan: DayPlan, *, environment: str, dry_run: bool = False, require_a
             parameters: dict | None = None, **database: object) -> DayOutcome:
     """`database`: the statement/idle timeouts and accepted trigger effects (build_context);
     `parameters`: the day's own parameters (ctx.parameters); `target`: a fleet target."""
+    install_run_log_redaction()
     ctx = build_context(plan.flow_name, environment, current_run_id(), dry_run=dry_run,
                         batch_size=batch_size, lock_timeout_ms=lock_timeout_ms, target=target, **database)
     ctx.parameters = dict(parameters or {})

@@ -3,6 +3,7 @@ a managed checkout, or simply health-checked when TARGET_API_URL points at a run
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -13,6 +14,8 @@ from pathlib import Path
 import httpx
 
 from runbook.errors import RunbookError
+from runbook.target import DAWSOS
+from runbook.tasks.target.auth_tokens import bearer, mint
 
 
 def free_port() -> int:
@@ -25,11 +28,14 @@ class ApiServer:
     """A DawsOS API process serving `checkout`/backend against `database_url`."""
 
     def __init__(self, checkout: Path | None, database_url: str, *, url: str | None = None,
-                 token: str | None = None, log_path: Path | None = None, pid_file: Path | None = None):
+                 token: str | None = None, jwt_secret: str | None = None,
+                 log_path: Path | None = None, pid_file: Path | None = None):
         self.checkout = Path(checkout) if checkout else None
         self.database_url = database_url
         self.external_url = url
         self.token = token
+        # the API's signing secret: given (TARGET_JWT_SECRET), else one per managed API
+        self.jwt_secret = jwt_secret or (secrets.token_urlsafe(32) if url is None else None)
         self.log_path = log_path
         self.proc: subprocess.Popen | None = None
         self.port: int | None = None
@@ -47,12 +53,21 @@ class ApiServer:
             raise RunbookError("target API is not running")
         return f"http://127.0.0.1:{self.port}"
 
-    def headers(self) -> dict:
-        # the runbook's own calls carry full pattern rights: the API enforces them from Day 5 on
-        h = {"X-DawsOS-Rights": "patterns:execute"}
-        if self.token:
-            h["Authorization"] = f"Bearer {self.token}"
-        return h
+    def __repr__(self) -> str:
+        return f"ApiServer(url={self.external_url or self.port!r}, managed={self.managed})"
+
+    def headers(self, sub: str = "runbook", role: str = DAWSOS.operator_role) -> dict:
+        """The runbook's own calls: a token for `sub` in `role` (the operator role holds every
+        right), signed with the API's secret; else the configured TARGET_API_TOKEN."""
+        if self.jwt_secret:
+            return bearer(mint(self.jwt_secret, sub, role))
+        return bearer(self.token) if self.token else {}
+
+    def process_environment(self, backend: Path) -> dict[str, str]:
+        """Only what the API needs, never the runbook's own environment (its secrets)."""
+        env = {k: os.environ[k] for k in DAWSOS.api_environment if k in os.environ}
+        return {**env, "DATABASE_URL": self.database_url, "PYTHONPATH": str(backend),
+                "PYTHONDONTWRITEBYTECODE": "1", DAWSOS.auth_secret_env: self.jwt_secret or ""}
 
     def start(self, timeout_s: float = 60) -> str:
         if not self.managed:
@@ -65,7 +80,7 @@ class ApiServer:
             raise RunbookError(f"TARGET_REPO {self.checkout}: backend/app/main.py not found")
         self._stop_leftover()
         self.port = free_port()
-        env = {**os.environ, "DATABASE_URL": self.database_url, "PYTHONPATH": str(backend)}
+        env = self.process_environment(backend)
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1",
@@ -99,7 +114,7 @@ class ApiServer:
                 raise RunbookError(f"target API exited with code {self.proc.returncode} while starting"
                                    + (f"; see {self.log_path}" if self.log_path else ""))
             try:
-                r = httpx.get(self.base_url + "/health", headers=self.headers(), timeout=5)
+                r = httpx.get(self.base_url + "/health", timeout=5)
                 if r.status_code == 200:
                     return r.json()
                 last = f"HTTP {r.status_code}"
@@ -109,7 +124,11 @@ class ApiServer:
         raise RunbookError(f"target API at {self.base_url} not healthy after {timeout_s:.0f}s ({last})")
 
     def health(self) -> dict:
-        return httpx.get(self.base_url + "/health", headers=self.headers(), timeout=10).json()
+        return httpx.get(self.base_url + "/health", timeout=10).json()
+
+    def served_commit(self) -> str | None:
+        """The commit the running service reports (its /health), None if it names none."""
+        return self.health().get(DAWSOS.health_commit_field)
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:

@@ -1,11 +1,24 @@
-"""The environment's deployed code: a worktree of TARGET_REPO, and the API serving it."""
+"""The environment's deployed code: a worktree of TARGET_REPO, and the API serving it.
+
+A managed API (no TARGET_API_URL) is restarted by the runbook on the deployed worktree. A
+remote one is deployed by the configured TARGET_DEPLOY_CMD, given the commit; what it then
+serves is read back from its /health (see expectations/deployed.py), never assumed."""
 from __future__ import annotations
 
+import os
+import shlex
+import subprocess
 from pathlib import Path
 
 from runbook.context import RunContext
+from runbook.errors import RunbookError
+from runbook.redaction import mask_url_password
 from runbook.tasks.code import git_ops
 from runbook.tasks.target.api_server import ApiServer
+
+DEPLOY_TIMEOUT_S = 900
+# the deploy command's environment: these of the runbook's, plus what names the deployment
+DEPLOY_ENVIRONMENT = ("PATH", "HOME", "LANG", "LC_ALL", "TZ")
 
 
 def ensure_deployed(ctx: RunContext) -> Path:
@@ -26,19 +39,40 @@ def api(ctx: RunContext) -> ApiServer:
         log = ctx.workspace / "logs" / f"api-{ctx.slot}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         server = ApiServer(ensure_deployed(ctx), ctx.database_url, url=ctx.api_url,
-                           token=ctx.api_token, log_path=log,
+                           token=ctx.api_token, jwt_secret=ctx.jwt_secret, log_path=log,
                            pid_file=ctx.workspace / "deploy" / f"{ctx.slot}.api.pid")
         ctx.extra["api"] = server
     return server
 
 
+def run_deploy_command(ctx: RunContext, commit: str) -> None:
+    """TARGET_DEPLOY_CMD with the commit as its last argument (and DEPLOY_COMMIT, DEPLOY_CHECKOUT,
+    DEPLOY_ENVIRONMENT in its environment); a non-zero exit fails the deploy."""
+    if not ctx.deploy_cmd:
+        return     # nothing deploys: the served-commit gate names what still runs
+    env = {k: os.environ[k] for k in DEPLOY_ENVIRONMENT if k in os.environ}
+    env.update(DEPLOY_COMMIT=commit, DEPLOY_CHECKOUT=str(ctx.deploy_dir), DEPLOY_ENVIRONMENT=ctx.slot)
+    try:
+        proc = subprocess.run([*shlex.split(ctx.deploy_cmd), commit], check=False, env=env, capture_output=True,
+                              text=True, timeout=DEPLOY_TIMEOUT_S)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise RunbookError(f"TARGET_DEPLOY_CMD could not deploy {commit[:12]}: {type(exc).__name__}") from None
+    if proc.returncode != 0:
+        tail = mask_url_password((proc.stderr or proc.stdout).strip().splitlines()[-1:][0]
+                                 if (proc.stderr or proc.stdout).strip() else "")
+        raise RunbookError(f"TARGET_DEPLOY_CMD exited {proc.returncode} deploying {commit[:12]}"
+                           + (f": {tail[:200]}" if tail else ""))
+
+
 def deploy(ctx: RunContext, commit: str) -> None:
-    """Point the environment at commit and restart its API on that code."""
+    """Point the environment at commit and restart its API on that code (managed), or run the
+    deploy command (remote)."""
     git_ops.worktree(ctx.repo, ensure_deployed(ctx), commit)
     server = api(ctx)
     if server.managed:
         server.restart(ctx.deploy_dir)
     else:
+        run_deploy_command(ctx, commit)
         server.wait_healthy()
 
 

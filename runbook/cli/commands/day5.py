@@ -32,7 +32,7 @@ def codemod_simpleeval(repo: Repo, dry_run: DryRun = False) -> None:
 
 @codemod_app.command("authorization")
 def codemod_authorization(repo: Repo, dry_run: DryRun = False) -> None:
-    """Check the caller's rights (X-DawsOS-Rights) in the orchestrator and the pattern API."""
+    """Check the caller's rights (from the verified token's role) on every route and in the orchestrator."""
     from runbook.tasks.code.authorization import add_authorization
 
     report = add_authorization(repo, dry_run=dry_run)

@@ -5,17 +5,30 @@ Run from backend/:  DATABASE_URL=postgresql://... python -m uvicorn app.main:app
 from __future__ import annotations
 
 import logging
+import subprocess
 from contextlib import asynccontextmanager
+from pathlib import Path
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 
 from app.api import holdings, trades
+from app.auth.dependencies import Identity, require_auth
 from app.core import database
 from app.core.pattern_orchestrator import PatternNotFound, PatternOrchestrator, StepFailed
 
 log = logging.getLogger("dawsos.api")
+
+
+def running_commit() -> str:
+    """The commit this process was started on (read once, at start: a checkout that moves
+    under a running process does not change what it serves)."""
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent,
+                              capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
 
 
 @asynccontextmanager
@@ -25,6 +38,7 @@ async def lifespan(app: FastAPI):
     except Exception as exc:  # the API still starts; /health reports degraded
         log.error("database pool could not be created: %s", exc)
     app.state.orchestrator = PatternOrchestrator()
+    app.state.commit = running_commit()
     yield
     await database.close_pool()
 
@@ -46,18 +60,18 @@ async def health():
         async with pool.acquire() as conn:
             await conn.fetchval("SELECT 1")
     except Exception as exc:
-        return JSONResponse(status_code=503,
-                            content={"status": "degraded", "database": f"error: {exc}"})
-    return {"status": "ok", "database": "ok"}
+        return JSONResponse(status_code=503, content={
+            "status": "degraded", "database": f"error: {exc}", "commit": app.state.commit})
+    return {"status": "ok", "database": "ok", "commit": app.state.commit}
 
 
 @app.get("/api/patterns")
-async def list_patterns(request: Request):
+async def list_patterns(request: Request, user: Identity = Depends(require_auth)):
     return {"patterns": request.app.state.orchestrator.list_patterns()}
 
 
 @app.post("/api/patterns/{pattern_id}/execute")
-async def execute_pattern(pattern_id: str, request: Request):
+async def execute_pattern(pattern_id: str, request: Request, user: Identity = Depends(require_auth)):
     orchestrator: PatternOrchestrator = request.app.state.orchestrator
     try:
         body = await request.json()

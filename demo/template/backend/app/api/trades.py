@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, Depends, HTTPException
 
+from app.auth.dependencies import Identity, require_auth
 from app.core.database import get_pool
 from app.schemas.lots import FillOut, SellRequest
 from app.services import trade_execution
@@ -13,7 +14,7 @@ router = APIRouter(prefix="/api/portfolios", tags=["trades"])
 
 
 @router.post("/{portfolio_id}/sell", response_model=list[FillOut])
-async def sell(portfolio_id: UUID, req: SellRequest):
+async def sell(portfolio_id: UUID, req: SellRequest, user: Identity = Depends(require_auth)):
     try:
         result = await trade_execution.execute_sell(get_pool(), portfolio_id, req.security_id,
                                                     req.quantity, req.price, req.trade_date, req.method)
