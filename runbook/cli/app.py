@@ -73,10 +73,10 @@ def demo(workspace: Path = typer.Option(Path(".runbook-demo"), help="where the d
     from runbook.cli.demo import run_demo, stop_demo
     from runbook.cli.quiet import divert_output, log_path
 
-    if stop:
-        sys.exit(stop_demo(workspace, console))
     term = divert_output(log_path(workspace, "demo"))
     shown = Console(file=term.out)
+    if stop:
+        sys.exit(stop_demo(workspace, shown))
     code = guarded(lambda: _fresh_then(workspace, fresh) or run_demo(
         workspace, rows=rows, console=shown, keep=keep, reset=reset), term)
     shown.print(f"details: {term.log}", highlight=False)
