@@ -16,7 +16,7 @@ from workspace_processes import workspace_processes
 
 RUNBOOK = str(Path(sys.executable).parent / "runbook")
 # a library's log line: "12:42:06.400 | INFO    | great_expectations..." or "INFO:name:..."
-LIBRARY_LINE = re.compile(r"\|\s*(INFO|DEBUG|WARNING|ERROR)\s*\||^(INFO|DEBUG|WARNING):", re.M)
+LIBRARY_LINE = re.compile(r"\|\s*(INFO|DEBUG|WARNING|ERROR)\s*\||^(INFO|DEBUG|WARNING):", re.MULTILINE)
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -29,7 +29,7 @@ def demo_env() -> dict[str, str]:
 
 def run_demo(workspace: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([RUNBOOK, "demo", "--workspace", str(workspace), "--rows", "600", *args],
-                          env=demo_env(), cwd=workspace.parent, capture_output=True, text=True, timeout=480)
+                          env=demo_env(), cwd=workspace.parent, capture_output=True, text=True, timeout=480, check=False)
 
 
 def assert_quiet_and_clean(proc: subprocess.CompletedProcess, workspace: Path) -> Path:
@@ -63,12 +63,12 @@ def test_demo_is_quiet_stops_everything_reruns_and_keeps_on_request():
         assert [p for p in workspace_processes(workspace) if "postgres" in p]
         assert not [p for p in workspace_processes(workspace) if "postgres" not in p]
         stopped = subprocess.run([RUNBOOK, "demo", "--workspace", str(workspace), "--stop"],
-                                 env=demo_env(), capture_output=True, text=True, timeout=120)
+                                 env=demo_env(), capture_output=True, text=True, timeout=120, check=False)
         assert stopped.returncode == 0 and "stopped" in stopped.stdout, stopped.stdout + stopped.stderr
         assert workspace_processes(workspace) == []
     finally:
         subprocess.run([RUNBOOK, "demo", "--workspace", str(workspace), "--stop"], env=demo_env(),
-                       capture_output=True, timeout=120)
+                       capture_output=True, timeout=120, check=False)
         shutil.rmtree(base, ignore_errors=True)
 
 

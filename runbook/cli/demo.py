@@ -72,7 +72,7 @@ def prepare(workspace: Path, *, rows: int, keep: bool, reset: bool, console: Con
         shutil.rmtree(home, ignore_errors=True)      # the run history restarts with the databases
     if home:
         home.mkdir(parents=True, exist_ok=True)
-    state = "built in {:.1f}s".format(ws.built_s) if not ws.reused else \
+    state = f"built in {ws.built_s:.1f}s" if not ws.reused else \
         "reused, reset to its seed" if reset else "reused as the last run left it"
     console.print(f"workspace {ws.root} ({state}, {ws.rows} lots)")
     point_settings_at(ws.env())
