@@ -3,7 +3,6 @@ starts a Prefect server, serves every flow, prints the UI's URL; SIGINT stops ev
 started (server, serve, their children, the embedded PostgreSQL)."""
 from __future__ import annotations
 
-import re
 import shutil
 import signal
 import subprocess
@@ -14,22 +13,11 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
-from prefect_processes import free_port
+from prefect_processes import free_port, printed_url
 from test_demo_cli import RUNBOOK, demo_env
 from workspace_processes import workspace_processes
 
 pytestmark = pytest.mark.timeout(600)
-
-
-def wait_for_url(out: Path, proc: subprocess.Popen, timeout_s: float = 400) -> str:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        m = re.search(r"Prefect UI: (http://\S+)", out.read_text(errors="replace"))
-        if m:
-            return m.group(1)
-        assert proc.poll() is None, f"runbook ui exited {proc.returncode}:\n{out.read_text()[-3000:]}"
-        time.sleep(1)
-    raise AssertionError(f"runbook ui printed no URL:\n{out.read_text()[-3000:]}")
 
 
 def test_ui_serves_every_flow_and_sigint_stops_everything():
@@ -41,7 +29,7 @@ def test_ui_serves_every_flow_and_sigint_stops_everything():
                                  "--port", str(port)], env=demo_env(), cwd=base, stdout=sink,
                                 stderr=subprocess.STDOUT)
     try:
-        url = wait_for_url(out, proc)
+        url = printed_url(out, proc)
         assert url == f"http://127.0.0.1:{port}"
         assert httpx.get(url, timeout=10).status_code == 200                 # the UI itself
         api = f"{url}/api"
