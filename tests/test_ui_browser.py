@@ -118,20 +118,22 @@ def custom_run(page, ui: str, api: str, deployment: dict, environment: str, shot
 
 def approve_in_pause_form(page, ui: str, run_id: str, shots: Path) -> None:
     """The paused run's page -> Resume -> the Approval form (approve, approver, comment) -> Submit."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import expect
 
     page.goto(f"{ui}/runs/flow-run/{run_id}")
     expect(page.locator(".state-badge").first).to_have_text("Paused", timeout=60_000)
     page.get_by_role("button", name="Resume").first.click()
     dialog = page.get_by_role("dialog")
-    expect(dialog.get_by_text("Approve week0").first.or_(dialog.get_by_text("Approve").first)).to_be_visible()
-    approve = dialog.locator(".schema-form-property").filter(
-        has=page.get_by_text("Approve", exact=True)).first
-    approve.locator(".p-toggle, input[type=checkbox]").first.click()
-    dialog.locator(".schema-form-property").filter(has=page.get_by_text("Approver", exact=True)) \
-        .first.locator("input").first.fill("release-manager")
-    dialog.locator(".schema-form-property").filter(has=page.get_by_text("Comment", exact=True)) \
-        .first.locator("input, textarea").first.fill("rehearsal on staging passed")
+    expect(dialog.get_by_text("Approve migration 014").first).to_be_visible()
+    # the form Prefect renders from the Approval model: a toggle, then two text fields
+    try:
+        dialog.get_by_role("switch").or_(dialog.get_by_role("checkbox")).first.click(timeout=5_000)
+    except PlaywrightTimeout:
+        dialog.locator(".p-toggle").first.click()
+    fields = dialog.locator("textarea, input[type=text]")
+    fields.nth(0).fill("release-manager")
+    fields.nth(1).fill("rehearsal on staging passed")
     page.screenshot(path=str(shots / "ui-approval-form.png"), full_page=True)
     dialog.get_by_role("button", name="Submit").click()
 
