@@ -66,6 +66,9 @@ def demo(workspace: Path = typer.Option(Path(".runbook-demo"), help="where the d
          reset: bool = typer.Option(True, help="on a reused workspace, start again from the seeded "
                                                "databases and code (--no-reset: go on from where it is)"),
          keep: bool = typer.Option(False, help="leave the embedded PostgreSQL running afterwards"),
+         drill: bool = typer.Option(False, help="the fire drill: a late commit reintroduces an old "
+                                                "name, a gate fails, rollback, restore proof, alert, "
+                                                "then the corrected run"),
          stop: bool = typer.Option(False, help="stop a server kept by an earlier --keep, and exit")) -> None:
     """Build (or reuse) the demo DawsOS target on embedded PostgreSQL, run every plan flow on
     staging then production, and smoke-test all 13 patterns through the API. Progress and
@@ -78,7 +81,7 @@ def demo(workspace: Path = typer.Option(Path(".runbook-demo"), help="where the d
     if stop:
         sys.exit(stop_demo(workspace, shown))
     code = guarded(lambda: _fresh_then(workspace, fresh) or run_demo(
-        workspace, rows=rows, console=shown, keep=keep, reset=reset), term)
+        workspace, rows=rows, console=shown, keep=keep, reset=reset, drill=drill), term)
     shown.print(f"details: {term.log}", highlight=False)
     sys.exit(code)
 

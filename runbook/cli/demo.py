@@ -91,11 +91,15 @@ def run_plan(console: Console) -> list[tuple[str, str, float, str]]:
 
 
 def run_demo(workspace: Path, *, rows: int, console: Console, keep: bool = False,
-             reset: bool = True) -> int:
+             reset: bool = True, drill: bool = False) -> int:
     t0 = time.perf_counter()
     started_at = datetime.now(UTC)
     ws = prepare(workspace, rows=rows, keep=keep, reset=reset, console=console)
     try:
+        if drill:
+            from runbook.cli.drill import run_drill
+
+            return run_drill(console)
         timings = run_plan(console)
         result, runs = final_smoke(ws.env())
         console.print(smoke_table(runs, "pattern smoke on production"))
