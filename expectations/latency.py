@@ -29,8 +29,8 @@ from runbook.tasks.target.api_server import ApiServer
 from runbook.tasks.target.deploy import api, deployed_commit
 
 DEGRADATION = 0.20      # the plan's trigger
-FLOOR_MS = 25.0         # smaller absolute changes are noise, whatever the ratio
-REPEATS = 5
+FLOOR_MS = 50.0         # smaller absolute changes are noise, whatever the ratio (2 busy cores)
+REPEATS = 7
 BASELINE_KEY = "latency_baseline"
 
 
@@ -58,6 +58,7 @@ def paired_medians(database_url: str, checkout: Path, before: ApiServer, after: 
                 if pass_no:
                     samples[pid][0].append(ms[0])
                     samples[pid][1].append(ms[1])
+    # a pattern failing on either side is the smoke gate's concern, not a latency figure
     ok = {pid: s for pid, s in samples.items() if None not in s[0] and None not in s[1]}
     return ({pid: round(statistics.median(s[0]), 2) for pid, s in ok.items()},
             {pid: round(statistics.median(s[1]), 2) for pid, s in ok.items()})
@@ -120,7 +121,8 @@ def latency_gate(step: str, before: dict[str, float], after: dict[str, float],
         f"every pattern's median latency within {degradation:.0%} (or {floor_ms:.0f} ms) of the "
         "baseline run (the plan's rollback trigger: performance degradation > 20%)",
         observed=f"{len(worse)} of {len(before)} patterns slower", expected="0 patterns slower",
-        sample=worse, details={"baseline_ms": before, "after_ms": after})
+        sample=worse, details={"baseline_ms": before, "after_ms": after,
+                               "not_compared": sorted(set(before) ^ set(after))})
 
 
 def after_change(ctx: RunContext, step: str) -> GateResult:

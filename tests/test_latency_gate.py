@@ -62,6 +62,7 @@ def test_a_slow_pattern_fails_the_code_update_and_rolls_back(target, slack_stand
     result = failed.value.result
     assert result.name == "latency:code:slow-news"
     assert [r["pattern"] for r in result.sample] == ["news_impact_analysis"]
+    assert len(result.details["baseline_ms"]) == 13          # every pattern compared
     assert result.sample[0]["after_ms"] - result.sample[0]["baseline_ms"] > 300
     # both code changes taken back, newest first; the environment runs the code it started on
     deploy = target.deploy["staging"]
