@@ -72,3 +72,26 @@ def test_demo_is_quiet_stops_everything_reruns_and_keeps_on_request():
         shutil.rmtree(base, ignore_errors=True)
 
 
+
+
+def test_drill_fails_a_gate_for_a_real_reason_rolls_back_and_the_corrected_run_passes():
+    base = Path(tempfile.mkdtemp(prefix="rbdrill-"))
+    workspace = base / "ws"
+    try:
+        proc = run_demo(workspace, "--drill")
+        out = proc.stdout
+        assert proc.returncode == 0, (out + proc.stderr)[-3000:]
+        assert "Traceback" not in out + proc.stderr
+        # the failing gate, with its sample: the late commit's file and line
+        assert "gate pattern-names FAILED" in out and "holding_d" in out and "qty_open" in out
+        # the code steps rolled back, newest first
+        assert "rolled back, newest first: code:frontend-panels → code:input-schemas → code:panels" in out
+        assert re.search(r"restore proof: deployed commit (\w+) == \1 .* restored", out.replace("\n", " "))
+        # the alert as sent (no Slack configured: the log's copy), then the corrected run
+        assert "Slack message as sent" in out and "Gate failed: pattern-names" in out
+        assert "corrected run: completed" in out
+        assert workspace_processes(workspace) == []
+    finally:
+        subprocess.run([RUNBOOK, "demo", "--workspace", str(workspace), "--stop"], env=demo_env(),
+                       capture_output=True, timeout=120, check=False)
+        shutil.rmtree(base, ignore_errors=True)
