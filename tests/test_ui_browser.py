@@ -22,6 +22,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 FLOW, DEPLOYMENT = "week0-day1-2-standardize-fields", "week0-day1-2"
+STANDUP_FLOW = "standup-report"
 TERMINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 
 pytestmark = pytest.mark.timeout(420)
@@ -47,6 +48,20 @@ def screenshot_dir(tmp_path: Path) -> Path:
 
 def flow_run(api: str, run_id: str) -> dict:
     return httpx.get(f"{api}/flow_runs/{run_id}", timeout=10).raise_for_status().json()
+
+
+def runs_of(api: str, deployment_id: str) -> list[str]:
+    body = {"deployments": {"id": {"any_": [deployment_id]}}}
+    return [r["id"] for r in httpx.post(f"{api}/flow_runs/filter", json=body, timeout=10)
+            .raise_for_status().json()]
+
+
+def wait_until_ok(check, timeout_s: float):
+    deadline = time.monotonic() + timeout_s
+    while not (result := check()):
+        assert time.monotonic() < deadline, "not within the time"
+        time.sleep(1)
+    return result
 
 
 def run_named(api: str, deployment_id: str, name: str, timeout_s: float) -> str:
@@ -177,9 +192,15 @@ def test_release_manager_runs_day1_2_and_approves_production_in_the_ui(target, s
                 expect(page.locator(".state-badge").first).to_have_text("Completed")
                 page.screenshot(path=str(shots / "ui-production-completed.png"), full_page=True)
 
+                standup_dep = httpx.get(f"{api}/deployments/name/{STANDUP_FLOW}/weekday-mornings",
+                                        timeout=10).raise_for_status().json()
                 quick_run(page, ui, "weekday-mornings")
-                page.goto(f"{ui}/artifacts/key/standup")
-                expect(page.get_by_text("Migration 014 run on production").first).to_be_visible(timeout=180_000)
+                standup_run = wait_until_ok(lambda: runs_of(api, standup_dep["id"]), 60)[0]
+                wait_state(api, standup_run, {"COMPLETED"}, proc, out)
+                artifact = httpx.post(f"{api}/artifacts/filter", timeout=10, json={
+                    "artifacts": {"key": {"any_": ["standup"]}}, "sort": "CREATED_DESC"}).json()[0]
+                page.goto(f"{ui}/artifacts/artifact/{artifact['id']}")
+                expect(page.get_by_text("Migration 014 run on production").first).to_be_visible()
                 page.screenshot(path=str(shots / "ui-standup-artifact.png"), full_page=True)
             except Exception:
                 page.screenshot(path=str(shots / "ui-failure.png"), full_page=True)
