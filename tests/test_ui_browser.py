@@ -25,7 +25,7 @@ FLOW, DEPLOYMENT = "week0-day1-2-standardize-fields", "week0-day1-2"
 STANDUP_FLOW = "standup-report"
 TERMINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 
-pytestmark = pytest.mark.timeout(420)
+pytestmark = pytest.mark.timeout(900)
 
 
 def chromium() -> Path:
