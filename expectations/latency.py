@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import statistics
 from collections import defaultdict
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -26,12 +24,13 @@ from runbook.gate_registry import gate
 from runbook.gate_result import GateResult
 from runbook.tasks.code import git_ops
 from runbook.tasks.target.api_server import ApiServer
-from runbook.tasks.target.deploy import api, deployed_commit
+from runbook.tasks.target.deploy import ON_SHUTDOWN, api, deployed_commit
 
 DEGRADATION = 0.20      # the plan's trigger
 FLOOR_MS = 50.0         # smaller absolute changes are noise, whatever the ratio (2 busy cores)
 REPEATS = 7
 BASELINE_KEY = "latency_baseline"
+BASELINE_API = "latency_baseline_api"
 
 
 def _probe(database_url: str, checkout: Path):
@@ -87,19 +86,24 @@ def remember_baseline(ctx: RunContext) -> None:
                                "medians": None if server.managed else sequential_medians(ctx)}
 
 
-@contextmanager
-def baseline_server(ctx: RunContext, commit: str) -> Iterator[ApiServer]:
-    """The baseline code, served by its own API from a scratch worktree, for the comparison."""
-    path = ctx.workspace / "tmp" / f"latency-baseline-{ctx.flow_run_id[:8]}"
-    wt = git_ops.worktree(ctx.repo, path, commit)
-    server = ApiServer(wt, ctx.database_url, token=ctx.api_token,
-                       log_path=ctx.workspace / "logs" / f"api-{ctx.slot}-baseline.log")
-    try:
-        server.start()
-        yield server
-    finally:
-        server.stop()
-        git_ops.remove_worktree(ctx.repo, wt)
+def baseline_server(ctx: RunContext, commit: str) -> ApiServer:
+    """The baseline code, served by its own API from a scratch worktree: started at the run's
+    first code update, kept for the next ones, stopped with the run's API (deploy.shutdown)."""
+    server = ctx.extra.get(BASELINE_API)
+    if server is None:
+        path = ctx.workspace / "tmp" / f"latency-baseline-{ctx.flow_run_id[:8]}"
+        wt = git_ops.worktree(ctx.repo, path, commit)
+        server = ApiServer(wt, ctx.database_url, token=ctx.api_token,
+                           log_path=ctx.workspace / "logs" / f"api-{ctx.slot}-baseline.log")
+
+        def stop() -> None:
+            ctx.extra.pop(BASELINE_API, None)
+            server.stop()
+            git_ops.remove_worktree(ctx.repo, wt)
+        ctx.extra[BASELINE_API] = server
+        ctx.extra.setdefault(ON_SHUTDOWN, []).append(stop)
+    server.start()
+    return server
 
 
 def slower(before: dict[str, float], after: dict[str, float], degradation: float = DEGRADATION,
@@ -133,14 +137,14 @@ def after_change(ctx: RunContext, step: str) -> GateResult:
     if base["medians"] is not None:             # an external API: before vs after, in turn
         return latency_gate(step, base["medians"], sequential_medians(ctx))
     patterns = pattern_ids(ctx.deploy_dir)
-    with baseline_server(ctx, base["commit"]) as baseline:
-        before, after = paired_medians(ctx.database_url, ctx.deploy_dir, baseline, changed, patterns)
-        suspects = [row["pattern"] for row in slower(before, after)]
-        if suspects:
-            again_before, again_after = paired_medians(ctx.database_url, ctx.deploy_dir, baseline,
-                                                       changed, suspects)
-            for pid in suspects:
-                if pid in again_after and again_after[pid] / max(again_before[pid], 1e-6) \
-                        < after[pid] / max(before[pid], 1e-6):
-                    before[pid], after[pid] = again_before[pid], again_after[pid]
+    baseline = baseline_server(ctx, base["commit"])
+    before, after = paired_medians(ctx.database_url, ctx.deploy_dir, baseline, changed, patterns)
+    suspects = [row["pattern"] for row in slower(before, after)]
+    if suspects:
+        again_before, again_after = paired_medians(ctx.database_url, ctx.deploy_dir, baseline,
+                                                   changed, suspects)
+        for pid in suspects:
+            if pid in again_after and again_after[pid] / max(again_before[pid], 1e-6) \
+                    < after[pid] / max(before[pid], 1e-6):
+                before[pid], after[pid] = again_before[pid], again_after[pid]
     return latency_gate(step, before, after, not_compared=sorted(set(patterns) - set(before)))

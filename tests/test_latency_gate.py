@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 from prefect import flow
+from workspace_processes import workspace_processes
 
 from runbook.errors import GateFailed
 from runbook.expectations.latency import FLOOR_MS, latency_gate
@@ -78,5 +79,6 @@ def test_a_slow_pattern_fails_the_code_update_and_rolls_back(target, slack_stand
                         WHERE flow_name = 'latency-trigger' ORDER BY step, id DESC""")
         assert {r["step"]: r["status"] for r in cur.fetchall()} == {
             "code:comment-only": "reverted", "code:slow-news": "reverted"}
+    assert workspace_processes(target.workspace) == []     # both APIs stopped with the run
     alert = slack_standin.bodies()
     assert "latency:code:slow-news" in alert and "news_impact_analysis" in alert
