@@ -12,6 +12,7 @@ before the change, and compared after.)
 """
 from __future__ import annotations
 
+import os
 import statistics
 from collections import defaultdict
 from pathlib import Path
@@ -28,7 +29,7 @@ from runbook.tasks.target.deploy import ON_SHUTDOWN, api, deployed_commit
 
 DEGRADATION = 0.20      # the plan's trigger
 FLOOR_MS = 50.0         # smaller absolute changes are noise, whatever the ratio (2 busy cores)
-REPEATS = 7
+REPEATS = 7             # passes per measurement (env RUNBOOK_LATENCY_REPEATS)
 BASELINE_KEY = "latency_baseline"
 BASELINE_API = "latency_baseline_api"
 
@@ -43,14 +44,18 @@ def _probe(database_url: str, checkout: Path):
     return run
 
 
+def repeats() -> int:
+    return max(int(os.environ.get("RUNBOOK_LATENCY_REPEATS") or REPEATS), 1)
+
+
 def paired_medians(database_url: str, checkout: Path, before: ApiServer, after: ApiServer,
-                   patterns: list[str], repeats: int = REPEATS) -> tuple[dict, dict]:
+                   patterns: list[str]) -> tuple[dict, dict]:
     """Median ms per pattern on each server, requests alternating between them (after one
     warm-up pass). A pattern that fails on either side is left to the smoke gate."""
     probe = _probe(database_url, checkout)
     samples: dict[str, tuple[list, list]] = defaultdict(lambda: ([], []))
     with httpx.Client(timeout=60) as client:
-        for pass_no in range(repeats + 1):
+        for pass_no in range(repeats() + 1):
             for pid in patterns:
                 order = (0, 1) if pass_no % 2 else (1, 0)
                 ms = {side: probe(client, (before, after)[side], pid) for side in order}
@@ -63,12 +68,12 @@ def paired_medians(database_url: str, checkout: Path, before: ApiServer, after: 
             {pid: round(statistics.median(s[1]), 2) for pid, s in ok.items()})
 
 
-def sequential_medians(ctx: RunContext, repeats: int = REPEATS) -> dict[str, float]:
+def sequential_medians(ctx: RunContext) -> dict[str, float]:
     server = api(ctx)
     probe = _probe(ctx.database_url, ctx.deploy_dir)
     samples: dict[str, list] = defaultdict(list)
     with httpx.Client(timeout=60) as client:
-        for pass_no in range(repeats + 1):
+        for pass_no in range(repeats() + 1):
             for pid in pattern_ids(ctx.deploy_dir):
                 ms = probe(client, server, pid)
                 if pass_no and ms is not None:

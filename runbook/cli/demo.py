@@ -94,6 +94,8 @@ def run_demo(workspace: Path, *, rows: int, console: Console, keep: bool = False
              reset: bool = True, drill: bool = False) -> int:
     t0 = time.perf_counter()
     started_at = datetime.now(UTC)
+    # the demo's patterns are a few ms each: fewer latency passes keep it quick
+    os.environ.setdefault("RUNBOOK_LATENCY_REPEATS", "3")
     ws = prepare(workspace, rows=rows, keep=keep, reset=reset, console=console)
     try:
         if drill:
