@@ -98,3 +98,41 @@ def runbook_serve(api: str, workdir: Path, extra_args: list[str] = (),
     full_env = {**os.environ, **(env or {}), "PREFECT_API_URL": api}
     with process([executable("runbook"), "serve", *extra_args], full_env, log, workdir) as proc:
         yield proc, log
+
+
+def printed_url(out: Path, proc: subprocess.Popen, timeout_s: float = 400) -> str:
+    """The UI URL `runbook ui` prints once everything is served."""
+    import re
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        m = re.search(r"Prefect UI: (http://\S+)", out.read_text(errors="replace"))
+        if m:
+            return m.group(1)
+        if proc.poll() is not None:
+            raise AssertionError(f"runbook ui exited {proc.returncode}:\n{log_tail(out)}")
+        time.sleep(1)
+    raise AssertionError(f"runbook ui printed no URL:\n{log_tail(out)}")
+
+
+@contextmanager
+def runbook_ui(workdir: Path, args: list[str] = (), env: dict[str, str] | None = None,
+               ) -> Iterator[tuple[str, subprocess.Popen, Path]]:
+    """`runbook ui` (its own Prefect server, every flow served); yields (UI URL, process, its
+    terminal output). Stopped by SIGINT, as a user's Ctrl-C."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    out = workdir / "ui.out"
+    with open(out, "wb") as sink:
+        proc = subprocess.Popen([executable("runbook"), "ui", "--port", str(free_port()), *args],
+                                env=env if env is not None else dict(os.environ), cwd=workdir,
+                                stdout=sink, stderr=subprocess.STDOUT)
+    try:
+        yield printed_url(out, proc), proc, out
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()

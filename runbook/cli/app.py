@@ -74,13 +74,51 @@ def refuse_dirty_repo(repo: Path) -> None:
 @app.command()
 def demo(workspace: Path = typer.Option(Path(".runbook-demo"), help="where the demo lives"),
          fresh: bool = typer.Option(False, help="rebuild the workspace from scratch"),
-         rows: int = typer.Option(10_000, help="lots (and transactions) to seed")) -> None:
-    """Build (or reuse) the demo DawsOS target on embedded PostgreSQL, run Week 0 on staging
-    then production, and smoke-test all 13 patterns through the API."""
-    from runbook.cli.demo import run_demo
+         rows: int = typer.Option(10_000, help="lots (and transactions) to seed"),
+         reset: bool = typer.Option(True, help="on a reused workspace, start again from the seeded "
+                                               "databases and code (--no-reset: go on from where it is)"),
+         keep: bool = typer.Option(False, help="leave the embedded PostgreSQL running afterwards"),
+         drill: bool = typer.Option(False, help="the fire drill: a late commit reintroduces an old "
+                                                "name, a gate fails, rollback, restore proof, alert, "
+                                                "then the corrected run"),
+         stop: bool = typer.Option(False, help="stop a server kept by an earlier --keep, and exit")) -> None:
+    """Build (or reuse) the demo DawsOS target on embedded PostgreSQL, run every plan flow on
+    staging then production, and smoke-test all 13 patterns through the API. Progress and
+    results on the terminal, everything else in a log file named at the end."""
+    from runbook.cli.demo import run_demo, stop_demo
+    from runbook.cli.quiet import divert_output, log_path
 
+    term = divert_output(log_path(workspace, "demo"))
+    shown = Console(file=term.out)
+    if stop:
+        sys.exit(stop_demo(workspace, shown))
+    code = guarded(lambda: _fresh_then(workspace, fresh) or run_demo(
+        workspace, rows=rows, console=shown, keep=keep, reset=reset, drill=drill), term)
+    shown.print(f"details: {term.log}", highlight=False)
+    sys.exit(code)
+
+
+def _fresh_then(workspace: Path, fresh: bool) -> None:
     _prefect_defaults()
-    sys.exit(run_demo(workspace, fresh=fresh, rows=rows, console=console))
+    if fresh:
+        from runbook.demo.workspace import remove_workspace
+
+        remove_workspace(workspace, keep=("logs",))
+
+
+def guarded(body, term) -> int:
+    """Run body; an error is one line on the terminal, its traceback in the log."""
+    import traceback
+
+    try:
+        return body()
+    except RunbookError as exc:
+        traceback.print_exc()
+        print(f"error: {exc}", file=term.err)
+    except Exception as exc:  # noqa: BLE001 - a crash too is one line here, the rest in the log
+        traceback.print_exc()
+        print(f"error: {type(exc).__name__}: {exc}", file=term.err)
+    return 1
 
 
 @app.command()

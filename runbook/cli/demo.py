@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import os
+import shutil
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 from rich.console import Console
@@ -40,7 +42,7 @@ def final_smoke(ws_env: dict[str, str]):
         shutdown(ctx)
 
 
-def standup_text() -> str:
+def standup_text(since: datetime):
     """The plan's standup, from the runs this demo just made (task-run events are delivered
     asynchronously: give the API a moment to have them all)."""
     from rich.markdown import Markdown
@@ -49,20 +51,35 @@ def standup_text() -> str:
     from runbook.tasks.notify.standup import to_markdown
 
     time.sleep(2)
-    return Markdown(to_markdown(collect(None, since_last=False)))
+    return Markdown(to_markdown(collect(since, since_last=False)))
 
 
-def run_demo(workspace: Path, *, fresh: bool, rows: int, console: Console) -> int:
+def _own_prefect_home(root: Path) -> Path | None:
+    """The workspace's own Prefect history (no server configured), or None."""
+    home = os.environ.get("PREFECT_HOME")
+    if home and not os.environ.get("PREFECT_API_URL") and Path(home).resolve() == root / "prefect":
+        return Path(home)
+    return None
+
+
+def prepare(workspace: Path, *, rows: int, keep: bool, reset: bool, console: Console):
     from runbook.demo.workspace import open_workspace
 
-    t0 = time.perf_counter()
     with console.status("preparing the demo workspace (embedded PostgreSQL, seed, repo)…"):
-        ws = open_workspace(workspace, fresh=fresh, rows=rows)
-    if os.environ.get("PREFECT_HOME"):      # --fresh may have removed it with the workspace
-        Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)
-    console.print(f"workspace {ws.root} ({'reused' if ws.reused else f'built in {ws.built_s:.1f}s'}, "
-                  f"{ws.rows} lots)")
+        ws = open_workspace(workspace, rows=rows, keep_running=keep, reset=reset)
+    home = _own_prefect_home(ws.root)
+    if home and ws.reused and reset:
+        shutil.rmtree(home, ignore_errors=True)      # the run history restarts with the databases
+    if home:
+        home.mkdir(parents=True, exist_ok=True)
+    state = f"built in {ws.built_s:.1f}s" if not ws.reused else \
+        "reused, reset to its seed" if reset else "reused as the last run left it"
+    console.print(f"workspace {ws.root} ({state}, {ws.rows} lots)")
     point_settings_at(ws.env())
+    return ws
+
+
+def run_plan(console: Console) -> list[tuple[str, str, float, str]]:
     timings = []
     for day in PLAN:
         for environment in ENVIRONMENTS:
@@ -70,15 +87,52 @@ def run_demo(workspace: Path, *, fresh: bool, rows: int, console: Console) -> in
             console.print(f"▶ {day.week} {day.day} — {day.title} on [bold]{environment}[/]")
             outcome = day.load()(environment=environment, require_approval=False)
             timings.append((day.key, environment, time.perf_counter() - start, outcome.status))
-    result, runs = final_smoke(ws.env())
-    console.print(smoke_table(runs, "pattern smoke on production"))
-    console.print(standup_text())
-    t = Table("flow", "environment", "status", "seconds", title="flows")
-    for key, env, secs, status in timings:
-        t.add_row(key, env, status, f"{secs:.1f}")
-    console.print(t)
-    console.print(f"demo finished in {time.perf_counter() - t0:.1f}s")
-    if not result.passed:
-        console.print(f"[red]smoke failed:[/] {result.summary}")
-        return 1
+    return timings
+
+
+def run_demo(workspace: Path, *, rows: int, console: Console, keep: bool = False,
+             reset: bool = True, drill: bool = False) -> int:
+    t0 = time.perf_counter()
+    started_at = datetime.now(UTC)
+    # the demo's patterns are a few ms each: fewer latency passes keep it quick
+    os.environ.setdefault("RUNBOOK_LATENCY_REPEATS", "3")
+    ws = prepare(workspace, rows=rows, keep=keep, reset=reset, console=console)
+    try:
+        if drill:
+            from runbook.cli.drill import run_drill
+
+            return run_drill(console)
+        timings = run_plan(console)
+        result, runs = final_smoke(ws.env())
+        console.print(smoke_table(runs, "pattern smoke on production"))
+        console.print(standup_text(started_at))
+        t = Table("flow", "environment", "status", "seconds", title="flows")
+        for key, env, secs, status in timings:
+            t.add_row(key, env, status, f"{secs:.1f}")
+        console.print(t)
+        console.print(f"demo finished in {time.perf_counter() - t0:.1f}s")
+        if not result.passed:
+            console.print(f"[red]smoke failed:[/] {result.summary}")
+            return 1
+        return 0
+    finally:
+        stop_or_keep(ws, console)
+
+
+def stop_or_keep(ws, console: Console) -> None:
+    if ws.server is None or ws.server.cleanup_mode is None:
+        console.print(f"embedded PostgreSQL kept running for {ws.root} "
+                      f"(stop it with: runbook demo --stop --workspace {ws.root})")
+    else:
+        ws.stop()
+        console.print("embedded PostgreSQL stopped")
+
+
+def stop_demo(workspace: Path, console: Console) -> int:
+    from runbook.demo.workspace import stop_workspace_server
+
+    if stop_workspace_server(workspace):
+        console.print(f"embedded PostgreSQL of {Path(workspace).resolve()} stopped")
+    else:
+        console.print(f"no embedded PostgreSQL was running for {Path(workspace).resolve()}")
     return 0

@@ -10,11 +10,15 @@ from pathlib import Path
 from runbook import failpoints
 from runbook.context import RunContext
 from runbook.errors import RunbookError
+from runbook.expectations import latency
 from runbook.tasks.code import git_ops
 from runbook.tasks.code.transforms import CodeUpdate
 from runbook.tasks.notify.redact import configured_secrets, redact
-from runbook.tasks.steps.core import Step
-from runbook.tasks.target.deploy import api, deploy, deployed_commit
+from runbook.tasks.steps.core import Step, publish_gate
+from runbook.tasks.target.deploy import deploy, deployed_commit
+
+# code changes deployed by this run whose step has not finished (ctx.extra key)
+DEPLOYED = "deployed_code"
 
 RUN_TRAILER, STEP_TRAILER = "Runbook-Run", "Runbook-Step"
 
@@ -104,6 +108,8 @@ def code_change_step(name: str, change: Change) -> Step:
             # a crashed run committed and deployed already; make sure it is what runs now
             deploy(ctx, adopted["commit"])
             return adopted
+        latency.remember_baseline(ctx)
+
         def made(wt: Path) -> tuple[dict, str | None]:
             report, commit = change(ctx, wt)
             # who made it, so a run killed before the ledger heard of it can be found (recovery.py)
@@ -113,14 +119,18 @@ def code_change_step(name: str, change: Change) -> Step:
         _publish(name, report, commit)
         report = {k: v for k, v in report.items() if k != "diff"}
         if commit is None:
-            api(ctx).start()
             return {"previous": previous, "commit": None, "report": report, "noop": True}
         git_ops.set_branch(ctx.repo, env_branch(ctx), commit)
         failpoints.reached("code:branch-moved")
         deploy(ctx, commit)
-        return {"previous": previous, "commit": commit, "branch": env_branch(ctx), "report": report}
+        data = {"previous": previous, "commit": commit, "branch": env_branch(ctx), "report": report}
+        # deployed: if the latency gate fails, the partial revert below takes this change back
+        ctx.extra.setdefault(DEPLOYED, {})[name] = data
+        publish_gate(latency.after_change(ctx, name)).raise_if_failed()
+        return data
 
     def revert(ctx: RunContext, data: dict) -> None:
+        data = data if data.get("commit") else ctx.extra.get(DEPLOYED, {}).pop(name, {})
         if not data.get("commit"):
             return
         path = ctx.workspace / "tmp" / f"revert-{ctx.flow_run_id[:8]}"
@@ -131,7 +141,7 @@ def code_change_step(name: str, change: Change) -> Step:
             git_ops.remove_worktree(ctx.repo, wt)
         deploy(ctx, data["previous"])
 
-    return Step(name, apply, revert)
+    return Step(name, apply, revert, revert_partial=True)
 
 
 def code_update(update: CodeUpdate) -> Step:

@@ -76,7 +76,13 @@ def deploy(ctx: RunContext, commit: str) -> None:
         server.wait_healthy()
 
 
+# ctx.extra key: what else the run started beside its API, stopped with it (callables)
+ON_SHUTDOWN = "on_shutdown"
+
+
 def shutdown(ctx: RunContext) -> None:
     server = ctx.extra.pop("api", None)
     if server is not None:
         server.stop()
+    for stop in reversed(ctx.extra.pop(ON_SHUTDOWN, [])):
+        stop()
