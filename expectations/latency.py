@@ -98,7 +98,7 @@ def baseline_server(ctx: RunContext, commit: str) -> ApiServer:
     if server is None:
         path = ctx.workspace / "tmp" / f"latency-baseline-{ctx.flow_run_id[:8]}"
         wt = git_ops.worktree(ctx.repo, path, commit)
-        server = ApiServer(wt, ctx.database_url, token=ctx.api_token,
+        server = ApiServer(wt, ctx.database_url, token=ctx.api_token, jwt_secret=ctx.jwt_secret,
                            log_path=ctx.workspace / "logs" / f"api-{ctx.slot}-baseline.log")
 
         def stop() -> None:
