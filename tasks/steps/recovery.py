@@ -7,11 +7,13 @@ run did. Before the next run adopts or rolls back anything:
   trailer) that the ledger never heard of are recorded as that run's applied steps — so a
   re-run adopts them and a rollback reverts them, instead of finding "nothing changed";
 * the killed run's scratch worktrees are removed (and git's worktree list pruned);
-* its incomplete backup files are deleted.
+* its incomplete backup files are deleted, and its API (still serving) is stopped.
 """
 from __future__ import annotations
 
 import logging
+import os
+import signal
 from pathlib import Path
 
 from runbook.context import RunContext
@@ -20,6 +22,8 @@ from runbook.tasks.code import git_ops
 from runbook.tasks.database import lease, ledger
 from runbook.tasks.database.backup import clear_partial_backups
 from runbook.tasks.steps.code_update import RUN_TRAILER, STEP_TRAILER, env_branch
+from runbook.tasks.target.api_server import stop_leftover
+from runbook.tasks.target.deploy import api_pid_file
 
 log = logging.getLogger("runbook.recovery")
 
@@ -31,6 +35,8 @@ def recover_crashed(ctx: RunContext) -> dict[str, list[str]]:
     done: dict[str, list[str]] = {"recorded": [], "worktrees": [], "backups": []}
     if not killed:
         return done
+    if ctx.extra.get("api") is None and (pid := stop_leftover(api_pid_file(ctx))):
+        done["api"] = [str(pid)]         # the killed run's API, still serving its code
     done["recorded"] = _record_unledgered_commits(ctx, killed)
     done["worktrees"] = _remove_worktrees(ctx, killed)
     for run in killed:
@@ -73,6 +79,7 @@ def _remove_worktrees(ctx: RunContext, killed: dict[str, str]) -> list[str]:
             continue
         path = Path(line.split(" ", 1)[1]).resolve()
         if path.parent == tmp and path.name.endswith(suffixes):
+            _stop_processes_in(path)   # e.g. a baseline API the latency gate served from it
             git_ops.remove_worktree(ctx.repo, path)
             removed.append(path.name)
     git_ops.git(ctx.repo, "worktree", "prune")
@@ -87,3 +94,18 @@ def close_crashed(ctx: RunContext, flow_name: str | None = None) -> list[str]:
         lease.mark_crashed(ctx.database_url, killed)
         history.mark_crashed(killed, by=ctx.flow_run_id)
     return killed
+
+
+def _stop_processes_in(path: Path) -> None:
+    """Stop what still runs from inside a killed run's worktree (its process group)."""
+    import psutil
+
+    for proc in psutil.process_iter(["cwd"]):
+        try:
+            cwd = proc.info["cwd"]
+            group = os.getpgid(proc.pid)
+            if cwd and Path(cwd).is_relative_to(path) and group != os.getpgrp():   # never our own
+                os.killpg(group, signal.SIGTERM)
+                proc.wait(10)
+        except (psutil.Error, ProcessLookupError, PermissionError):
+            continue

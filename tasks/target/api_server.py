@@ -92,19 +92,8 @@ class ApiServer:
         return self.base_url
 
     def _stop_leftover(self) -> None:
-        """An API a killed run left behind (no hook ran to stop it) must not keep serving."""
-        if not self.pid_file or not self.pid_file.exists():
-            return
-        import psutil
-
-        try:
-            proc = psutil.Process(int(self.pid_file.read_text().strip()))
-            if "uvicorn" in " ".join(proc.cmdline()):
-                os.killpg(proc.pid, signal.SIGTERM)
-                proc.wait(10)
-        except (ValueError, psutil.Error, ProcessLookupError, PermissionError):
-            pass
-        self.pid_file.unlink(missing_ok=True)
+        if self.pid_file:
+            stop_leftover(self.pid_file)
 
     def wait_healthy(self, timeout_s: float = 60) -> dict:
         deadline = time.monotonic() + timeout_s
@@ -147,3 +136,23 @@ class ApiServer:
             self.checkout = Path(checkout)
         self.stop()
         return self.start()
+
+
+def stop_leftover(pid_file: Path) -> int | None:
+    """An API a killed run left behind (no hook ran to stop it) must not keep serving: stop the
+    process its pid file names (if it is still a uvicorn); the pid it stopped, if any."""
+    if not pid_file.exists():
+        return None
+    import psutil
+
+    stopped = None
+    try:
+        proc = psutil.Process(int(pid_file.read_text().strip()))
+        if "uvicorn" in " ".join(proc.cmdline()):
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(10)
+            stopped = proc.pid
+    except (ValueError, psutil.Error, ProcessLookupError, PermissionError):
+        pass
+    pid_file.unlink(missing_ok=True)
+    return stopped

@@ -32,6 +32,11 @@ def deployed_commit(ctx: RunContext) -> str:
     return git_ops.head(ensure_deployed(ctx))
 
 
+def api_pid_file(ctx: RunContext) -> Path:
+    """Where the environment's managed API keeps its pid: outlives a killed run."""
+    return ctx.workspace / "deploy" / f"{ctx.slot}.api.pid"
+
+
 def api(ctx: RunContext) -> ApiServer:
     """One API per run and environment: managed (uvicorn from the deploy worktree) or external."""
     server = ctx.extra.get("api")
@@ -40,7 +45,7 @@ def api(ctx: RunContext) -> ApiServer:
         log.parent.mkdir(parents=True, exist_ok=True)
         server = ApiServer(ensure_deployed(ctx), ctx.database_url, url=ctx.api_url,
                            token=ctx.api_token, jwt_secret=ctx.jwt_secret, log_path=log,
-                           pid_file=ctx.workspace / "deploy" / f"{ctx.slot}.api.pid")
+                           pid_file=api_pid_file(ctx))
         ctx.extra["api"] = server
     return server
 
