@@ -70,6 +70,15 @@ def create_smoke_lot(database_url: str, portfolio_id: str) -> SmokeLot:
     return SmokeLot(portfolio_id, sec, lot, own_security=row is None)
 
 
+def smoke_lot_state(database_url: str, lot: SmokeLot) -> tuple:
+    """The smoke lot's whole row and its transactions: what a write route touching it changes."""
+    with connect(database_url) as conn:
+        return conn.execute(
+            "SELECT (SELECT md5(to_jsonb(l)::text) FROM lots l WHERE l.id = %(id)s),"
+            " (SELECT coalesce(string_agg(md5(to_jsonb(t)::text), ',' ORDER BY t.id::text), '')"
+            "    FROM transactions t WHERE t.lot_id = %(id)s)", {"id": lot.lot_id}).fetchone()
+
+
 def remove_smoke_lot(database_url: str, lot: SmokeLot) -> None:
     with connect(database_url) as conn:
         conn.execute("DELETE FROM transactions WHERE lot_id = %s", (lot.lot_id,))

@@ -3,11 +3,12 @@ service, for every route its OpenAPI lists (read and write), but the target's pu
 
 - no token, a forged token (another secret) and an expired token -> 401;
 - a verified token whose role holds no right -> 403, and nothing written: the pattern endpoint
-  leaves no "pattern.execute" audit row for the probe's user, a write route leaves every table's
-  checksum as it was;
+  leaves no "pattern.execute" audit row for the probe's user; a write route is called with a
+  real request on data the gate creates and removes (the route smoke's scenario, e.g. selling
+  part of the probe's own lot), and that data must be unchanged — judged on those rows alone, so
+  the application writing elsewhere meanwhile cannot fail the gate;
 - the operator's token (a role holding every right) is admitted: 200 (a pattern runs and leaves
-  exactly one audit row); a write route answers 422 to an empty body — it reached validation, so
-  the right admitted it — and no trade is ever placed by the gate on a live system.
+  exactly one audit row; a write shows in the table, on the probe's data only).
 
 Every probe also carries the header a client could set to claim rights (X-DawsOS-Rights with every
 right): a backend that believes it lets the rightless token through, and the gate fails. The
@@ -23,12 +24,17 @@ from pathlib import Path
 
 import httpx
 
+from runbook.expectations.api_routes import (
+    WRITE_SCENARIOS,
+    create_smoke_lot,
+    remove_smoke_lot,
+    smoke_lot_state,
+)
 from runbook.expectations.smoke import pattern_ids, sample_inputs
 from runbook.gate_registry import gate
 from runbook.gate_result import GateResult
 from runbook.pg import connect
 from runbook.target import DAWSOS
-from runbook.tasks.database.checksums import diff, table_checksums, user_tables
 from runbook.tasks.target.auth_tokens import bearer, mint
 
 # what a client could send to claim rights it was never given
@@ -110,8 +116,9 @@ class _Probe:
 
 
 @gate("security:authorization", checks="every route the service lists (read and write): no, forged or "
-      "expired token 401; a verified token without the right 403 and nothing written (audit rows, "
-      "table checksums); the operator's token admitted; a client-set rights header never believed",
+      "expired token 401; a verified token without the right 403 and nothing written (audit rows; "
+      "the probe's own lot for write routes); the operator's token admitted (a real write on its own "
+      "data); a client-set rights header never believed",
       runs_in="Week 0 Day 5 (gate:authorization); scheduled verification")
 def authorization_gate(base_url: str, database_url: str, checkout: Path, jwt_secret: str | None) -> GateResult:
     problems: list[dict] = []
@@ -144,8 +151,6 @@ def authorization_gate(base_url: str, database_url: str, checkout: Path, jwt_sec
     inputs = sample_inputs(database_url)
     values = {"pattern_id": pid, "portfolio_id": inputs["portfolio_id"],
               "security_id": inputs["security_id"], "inputs": inputs}
-    with connect(database_url) as conn:
-        tables = [t for t in user_tables(conn) if t != "audit_log"]
     nonce = uuid.uuid4().hex[:12]
     with httpx.Client(timeout=60) as client:
         probe = _Probe(client, base_url, jwt_secret, nonce)
@@ -163,39 +168,70 @@ def authorization_gate(base_url: str, database_url: str, checkout: Path, jwt_sec
                 body = {"inputs": inputs}
             writes = method != "get" and not is_pattern
             denied_user = f"runbook-probe:{nonce}-{len(seen)}-denied"
-            before = table_checksums(database_url, tables) if writes else None
+            if writes:
+                problems += _write_route(probe, client, route, method, path, inputs["portfolio_id"],
+                                         database_url, denied_user, nonce, seen)
+                continue
             for caller, (token, status) in probe.tokens(denied_user).items():
                 r = probe.send(method, url, body, token)
                 seen.append({"route": route, "caller": caller, "status": r.status_code})
                 if r.status_code != status:
                     problems.append({"route": route, "caller": caller,
                                      "problem": f"HTTP {r.status_code}, expected {status}"})
-            if writes:
-                changed = diff(before, table_checksums(database_url, tables))
-                if changed:
-                    problems.append({"route": route, "caller": "refused callers",
-                                     "problem": f"tables changed: {', '.join(c['table'] for c in changed)}"})
             if is_pattern:
                 rows = _audit(database_url, denied_user)
                 if rows.get("pattern.execute"):
                     problems.append({"route": route, "caller": "refused callers", "problem": f"audit rows {rows}: a pattern ran"})
-            problems += _admitted(probe, route, method, url, body, schema, writes, is_pattern,
+            problems += _admitted(probe, route, method, url, body, is_pattern,
                                   database_url, f"runbook-probe:{nonce}-{len(seen)}-allowed", seen)
     return result()
 
 
-def _admitted(probe: _Probe, route: str, method: str, url: str, body, schema, writes: bool,
-              is_pattern: bool, database_url: str, user: str, seen: list[dict]) -> list[dict]:
-    """The operator's token gets through: 200 (a pattern runs once), or 422 for a write route
-    sent an empty body (admitted, and nothing written)."""
+def _write_route(probe: _Probe, client: httpx.Client, route: str, method: str, path: str,
+                 portfolio_id: str, database_url: str, denied_user: str, nonce: str,
+                 seen: list[dict]) -> list[dict]:
+    """A write route, on data the gate creates and removes (the route smoke's scenario for it):
+    refused callers send the real request and must leave that data as it was — judged on those
+    rows only, so the application writing elsewhere meanwhile cannot fail it; then the operator's
+    token makes the write, and the scenario checks it shows in the table."""
+    scenario = WRITE_SCENARIOS.get((method, path))
+    if scenario is None:
+        return [{"route": route, "caller": "-", "problem": "a write route with no scenario "
+                 "(expectations/api_routes.py): a refusal cannot be shown to write nothing"}]
+    problems = []
+    lot = create_smoke_lot(database_url, portfolio_id)
+    try:
+        url = path.format(portfolio_id=lot.portfolio_id, security_id=lot.security_id, lot_id=lot.lot_id)
+        before = smoke_lot_state(database_url, lot)
+        for caller, (token, status) in probe.tokens(denied_user).items():
+            headers = {**probe.lie, **(bearer(token) if token else {})}
+            r, _ = scenario(client, probe.base_url, url, headers, database_url, lot)
+            seen.append({"route": route, "caller": caller, "status": r.status_code})
+            if r.status_code != status:
+                problems.append({"route": route, "caller": caller, "problem": f"HTTP {r.status_code}, expected {status}"})
+        if smoke_lot_state(database_url, lot) != before:
+            problems.append({"route": route, "caller": "refused callers",
+                             "problem": "the probe's own lot or its transactions changed: a refused request wrote"})
+        caller = f"verified token, role {DAWSOS.operator_role}"
+        headers = {**probe.lie, **bearer(mint(probe.secret, f"runbook-probe:{nonce}-allowed", DAWSOS.operator_role))}
+        r, problem = scenario(client, probe.base_url, url, headers, database_url, lot)
+        seen.append({"route": route, "caller": caller, "status": r.status_code})
+        if r.status_code != 200 or problem:
+            problems.append({"route": route, "caller": caller,
+                             "problem": problem or f"HTTP {r.status_code}, expected 200"})
+    finally:
+        remove_smoke_lot(database_url, lot)
+    return problems
+
+
+def _admitted(probe: _Probe, route: str, method: str, url: str, body, is_pattern: bool,
+              database_url: str, user: str, seen: list[dict]) -> list[dict]:
+    """The operator's token gets through a read route: 200 (a pattern runs once)."""
     caller = f"verified token, role {DAWSOS.operator_role}"
     token = mint(probe.secret, user, DAWSOS.operator_role)
-    if writes and not schema:
-        return [{"route": route, "caller": caller,
-                 "problem": "a write route without a request body: admission cannot be shown without writing"}]
-    r = probe.send(method, url, {} if writes else body, token)
+    r = probe.send(method, url, body, token)
     seen.append({"route": route, "caller": caller, "status": r.status_code})
-    expected = 422 if writes else 200
+    expected = 200
     if r.status_code != expected:
         return [{"route": route, "caller": caller, "problem": f"HTTP {r.status_code}, expected {expected}"}]
     if is_pattern:

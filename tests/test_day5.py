@@ -158,7 +158,7 @@ def test_authorization_gate_probes_every_route_and_passes_on_the_codemod(target,
             "POST /api/portfolios/{portfolio_id}/sell"}
         assert by_route["POST /api/portfolios/{portfolio_id}/sell"] == {
             "no token": 401, "forged token (another secret)": 401, "expired token": 401,
-            "verified token, role without rights": 403, "verified token, role admin": 422}
+            "verified token, role without rights": 403, "verified token, role admin": 200}   # a real sale
         assert by_route["GET /api/portfolios/{portfolio_id}/holdings"]["verified token, role admin"] == 200
         after = audit_counts(target.staging_url)
         assert after["pattern.execute"] == before.get("pattern.execute", 0) + 1     # the admitted run only
@@ -226,7 +226,7 @@ def test_authorization_gate_fails(target, tmp_path, variant, authz, expected):
         assert expected <= got, got
     if variant != "lists no routes":
         sold = [p for p in result.sample if p["caller"] == "refused callers" and "sell" in p["route"]]
-        assert all("tables changed: " in p["problem"] and "lots" in p["problem"] for p in sold)
+        assert sold and all("a refused request wrote" in p["problem"] for p in sold)
 
 
 def test_authorization_codemod_on_the_real_run_pattern_signature(tmp_path):
