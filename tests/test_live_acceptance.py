@@ -121,22 +121,54 @@ def test_day3_4_gate_failure_rolls_back_with_its_restore_proof(target, live, sla
 
 
 def test_rollback_flows_beside_the_writer(target, live, slack_standin):
-    """Day 1-2 completes; its code is rolled back (rollback-code), then 014 (rollback-migration)
-    with its proof against the baseline taken before the apply — all while the app writes."""
+    """Day 1-2 completes on staging and production; on each, its code is rolled back
+    (rollback-code), then 014 (rollback-migration) with its proof against the baseline taken
+    before the apply — all while the app writes."""
     from runbook.flows.rollback import rollback_code, rollback_migration
 
-    out = standardize_fields(environment="staging", return_state=True)
-    assert out.is_completed()
-    code = rollback_code(run=str(out.state_details.flow_run_id), environment="staging")
-    assert code["reverted"] and all(g["passed"] for g in code["gates"])
-    report = rollback_migration(migration_id=MIGRATION_014, environment="staging", revert_code=False)
-    proof = next(g for g in report["gates"] if g["name"] == f"restored:{MIGRATION_014}")
-    assert proof["passed"], proof["sample"]
-    assert proof["details"]["verified_against_write_log"] is True
-    assert sum(proof["details"]["written_by_application_meanwhile"].values()) > 0
-    assert ledger.migration_state(target.staging_url, MIGRATION_014)["status"] == "reverted"
+    runs = {}
+    for env in ("staging", "production"):
+        out = standardize_fields(environment=env, require_approval=False, return_state=True)
+        assert out.is_completed(), env
+        runs[env] = str(out.state_details.flow_run_id)
+    for env, url in (("production", target.database_url), ("staging", target.staging_url)):
+        code = rollback_code(run=runs[env], environment=env)
+        assert code["reverted"] and all(g["passed"] for g in code["gates"]), env
+        report = rollback_migration(migration_id=MIGRATION_014, environment=env, revert_code=False)
+        proof = next(g for g in report["gates"] if g["name"] == f"restored:{MIGRATION_014}")
+        assert proof["passed"], (env, proof["sample"])
+        assert proof["details"]["verified_against_write_log"] is True
+        assert sum(proof["details"]["written_by_application_meanwhile"].values()) > 0
+        assert ledger.migration_state(url, MIGRATION_014)["status"] == "reverted"
     stop_and_check(live)
     assert slack_standin.requests == []
+
+
+def test_contract_flow_beside_the_new_code(target, slack_standin, monkeypatch):
+    """After Day 1-2 and a green verification day, the contract flow drops the old columns while
+    the new code (the only one left by then) keeps writing: 017 applied, 0 writes lost."""
+    from runbook.flows.contract import contract_quantity_fields
+    from runbook.flows.verification import verification
+    from runbook.plan import MIGRATION_017
+
+    monkeypatch.setenv("RESTORE_APP_WRITES_SQL", WRITE_LOG)
+    get_settings.cache_clear()
+    writer = LiveWriter(target.staging_url, rate=150).start()
+    wait_for(writer, 50)
+    assert standardize_fields(environment="staging").status == "completed"
+    assert not verification(environment="staging").failed
+    results = stop_and_check({target.staging_url: writer})          # the old code is retired here
+    new_code = LiveWriter(target.staging_url, rate=150, code="new").start()
+    wait_for(new_code, 50)
+    try:
+        outcome = contract_quantity_fields(environment="staging", min_green_days=1)
+        assert outcome.status == "completed" and f"{MIGRATION_017}:apply" in " ".join(outcome.applied)
+        wait_for(new_code, new_code.committed() + 50)
+    finally:
+        results.update(stop_and_check({target.staging_url: new_code}))
+    assert ledger.migration_state(target.staging_url, MIGRATION_017)["status"] == "applied"
+    assert slack_standin.requests == []
+    get_settings.cache_clear()
 
 
 def test_day5_beside_the_writer(target, live, slack_standin):
