@@ -153,20 +153,25 @@ def test_contract_flow_beside_the_new_code(target, slack_standin, monkeypatch):
 
     monkeypatch.setenv("RESTORE_APP_WRITES_SQL", WRITE_LOG)
     get_settings.cache_clear()
-    writer = LiveWriter(target.staging_url, rate=150).start()
-    wait_for(writer, 50)
-    assert standardize_fields(environment="staging").status == "completed"
-    assert not verification(environment="staging").failed
-    results = stop_and_check({target.staging_url: writer})          # the old code is retired here
-    new_code = LiveWriter(target.staging_url, rate=150, code="new").start()
-    wait_for(new_code, 50)
+    urls = {"staging": target.staging_url, "production": target.database_url}
+    writers = {url: LiveWriter(url, rate=150).start() for url in urls.values()}
+    for w in writers.values():
+        wait_for(w, 50)
+    for env in urls:
+        assert standardize_fields(environment=env, require_approval=False).status == "completed"
+        assert not verification(environment=env).failed
+    stop_and_check(writers)                                          # the old code is retired here
+    writers = {url: LiveWriter(url, rate=150, code="new").start() for url in urls.values()}
     try:
-        outcome = contract_quantity_fields(environment="staging", min_green_days=1)
-        assert outcome.status == "completed" and f"{MIGRATION_017}:apply" in " ".join(outcome.applied)
-        wait_for(new_code, new_code.committed() + 50)
+        for env, url in urls.items():
+            wait_for(writers[url], 50)
+            outcome = contract_quantity_fields(environment=env, min_green_days=1, require_approval=False)
+            assert outcome.status == "completed" and f"{MIGRATION_017}:apply" in " ".join(outcome.applied)
+            wait_for(writers[url], writers[url].committed() + 50)
     finally:
-        results.update(stop_and_check({target.staging_url: new_code}))
-    assert ledger.migration_state(target.staging_url, MIGRATION_017)["status"] == "applied"
+        stop_and_check(writers)
+    for url in urls.values():
+        assert ledger.migration_state(url, MIGRATION_017)["status"] == "applied"
     assert slack_standin.requests == []
     get_settings.cache_clear()
 
@@ -175,8 +180,9 @@ def test_day5_beside_the_writer(target, live, slack_standin):
     from runbook.flows.week0.day5 import security_fixes
 
     for flow in (standardize_fields, integrity_and_pooling, security_fixes):
-        assert flow(environment="staging", require_approval=False).status == "completed", flow.name
+        for env in ("staging", "production"):
+            assert flow(environment=env, require_approval=False).status == "completed", (flow.name, env)
     # the authorization gate judged refused writes on its own rows while the app kept writing
-    results = stop_and_check({target.staging_url: live[target.staging_url]})
-    assert results[target.staging_url][1].writes > 100
+    for url, (_stats, check) in stop_and_check(live).items():
+        assert check.writes > 100, url
     assert slack_standin.requests == []
