@@ -63,7 +63,9 @@ def test_a_row_the_application_never_wrote_changed_fails_the_proof(demo_db, writ
 
     def damage(url):
         with connect(url) as conn:        # what a faulty revert could do to a quiet row
-            victim["id"] = conn.execute("SELECT id::text FROM lots ORDER BY md5(id::text) DESC LIMIT 1").fetchone()[0]
+            victim["id"] = conn.execute(    # a row the writer never writes (not one it inserted)
+                "SELECT id::text FROM lots WHERE id NOT IN (SELECT key FROM live_writer.log)"
+                " ORDER BY md5(id::text) DESC LIMIT 1").fetchone()[0]
             conn.execute("UPDATE lots SET symbol = symbol || 'x' WHERE id = %s", (victim["id"],))
     proof = apply_revert_beside_writer(demo_db, MIGRATION_014, damage)
     assert not proof.passed
