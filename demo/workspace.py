@@ -11,6 +11,7 @@ from pathlib import Path
 
 from psycopg import sql
 
+from runbook.demo.change_sets import build_branches
 from runbook.demo.seed import seed
 from runbook.errors import RunbookError
 from runbook.pg import EmbeddedPostgres, connect, with_database
@@ -149,10 +150,12 @@ def open_workspace(root: Path, *, fresh: bool = False, rows: int = 10_000, keep_
         ws = Workspace(root, admin, info["rows"], reused=True, server=server)
         if reset:
             reset_workspace(ws)
+        build_branches(ws.repo)     # the change sets as this version of the project ships them
         return ws
     if (root / "repo").exists():
         raise RunbookError(f"workspace {root} is incomplete (a build was interrupted); rerun with --fresh")
     init_repo(TEMPLATE, root / "repo")
+    build_branches(root / "repo")   # the team's change sets (Weeks 3-4), as branches plan/...
     build_database(admin, SEED_DB, root / "repo", rows)
     for name in (PRODUCTION_DB, STAGING_DB):
         build_database(admin, name, root / "repo", rows, template_db=SEED_DB)

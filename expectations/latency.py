@@ -99,7 +99,8 @@ def baseline_server(ctx: RunContext, commit: str) -> ApiServer:
         path = ctx.workspace / "tmp" / f"latency-baseline-{ctx.flow_run_id[:8]}"
         wt = git_ops.worktree(ctx.repo, path, commit)
         server = ApiServer(wt, ctx.database_url, token=ctx.api_token, jwt_secret=ctx.jwt_secret,
-                           log_path=ctx.workspace / "logs" / f"api-{ctx.slot}-baseline.log")
+                           log_path=ctx.workspace / "logs" / f"api-{ctx.slot}-baseline.log",
+                           environment=api(ctx).environment)
 
         def stop() -> None:
             ctx.extra.pop(BASELINE_API, None)

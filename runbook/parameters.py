@@ -19,6 +19,9 @@ LockTimeoutMs = Annotated[int, Field(ge=10, le=600_000, description="lock_timeou
 SessionTimeoutMs = Annotated[int, Field(ge=100, le=86_400_000, description="a session timeout (ms)")]
 BatchBudgetMs = Annotated[float, Field(ge=0, le=60_000, description="time a backfill batch may hold rows + WAL (ms; 0 = fixed batches)")]
 WalRateMbS = Annotated[float, Field(gt=0, le=10_000, description="cap on the backfill's WAL rate (MB/s)")]
+# a branch, tag or commit of TARGET_REPO (git's own ref-name rules, checked by the change-set:ref gate)
+ChangeRef = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9._/@{}^~-]*$",
+                                 description="the change set: a branch, tag or commit of TARGET_REPO")]
 
 
 def _bounds(metadata: tuple) -> dict[str, Any]:

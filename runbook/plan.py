@@ -46,6 +46,7 @@ class PlanDay:
     title: str
     migrations: tuple[str, ...] = ()
     checklist: tuple[ChecklistItem, ...] = field(default_factory=tuple)
+    change_set: str | None = None    # a change-set day: the default change_ref (the team's branch)
 
     def load(self):
         module, func = self.entrypoint.split(":")
@@ -97,7 +98,33 @@ WEEK1_DAY3_5 = PlanDay(
         ChecklistItem("Pattern execution works correctly", "smoke"),
     ))
 
-PLAN: tuple[PlanDay, ...] = (WEEK0_DAY1_2, WEEK0_DAY3_4, WEEK0_DAY5, WEEK1_DAY3_5)
+# Weeks 3-4 are engineering work carried as change sets (the team's branch, merged gated); their
+# boxes are the plan's Week 3 / Week 4 Success Criteria, each ticked by the gate that proves it.
+WEEK3_DAY1_2 = PlanDay(
+    "week3-day1-2", "week3-day1-2-reliability", "runbook.flows.week3.day1_2:reliability_fixes",
+    "Week 3", "Days 1-2", "Reliability Fixes", (), (
+        ChecklistItem("Timeout mechanism working", "gate:timeout"),
+        ChecklistItem("Cancellation support working", "gate:cancellation"),
+        ChecklistItem("Template substitution fixed", "gate:template"),
+    ), change_set="plan/week3-day1-2")
+WEEK3_DAY3_4 = PlanDay(
+    "week3-day3-4", "week3-day3-4-data-integrity", "runbook.flows.week3.day3_4:data_integrity_fixes",
+    "Week 3", "Days 3-4", "Data Integrity Fixes", (), (
+        ChecklistItem("Validation blocking errors", "gate:blocking-validation"),
+        ChecklistItem("Transaction management working", "gate:transactions"),
+        ChecklistItem("Input validation at API boundaries", "gate:input-validation"),
+        ChecklistItem("Rate limiting on external APIs", "gate:rate-limiting"),
+    ), change_set="plan/week3-day3-4")
+WEEK3_DAY5 = PlanDay(
+    "week3-day5", "week3-day5-error-handling", "runbook.flows.week3.day5:error_handling",
+    "Week 3", "Day 5", "Error Handling Standardization", (), (
+        ChecklistItem("Error handling standardized", "gate:error-shape"),
+        ChecklistItem("Logging standardized", "gate:logging"),
+        ChecklistItem("Resources back to baseline", "gate:resources"),
+    ), change_set="plan/week3-day5")
+
+PLAN: tuple[PlanDay, ...] = (WEEK0_DAY1_2, WEEK0_DAY3_4, WEEK0_DAY5, WEEK1_DAY3_5,
+                             WEEK3_DAY1_2, WEEK3_DAY3_4, WEEK3_DAY5)
 
 
 def by_key(key: str) -> PlanDay:

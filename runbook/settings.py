@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     target_deploy_cmd: SecretStr | None = Field(
         None, description="with TARGET_API_URL: command that deploys a commit to the running service "
                           "(given the commit as its last argument and as DEPLOY_COMMIT)")
+    target_upstream_url: str | None = Field(
+        None, description="with TARGET_API_URL: the upstream stand-in (runbook upstream) the target's "
+                          "provider base URLs point at while the Week 3-4 gates run")
     slack_webhook_url: SecretStr | None = None
     slack_bot_token: SecretStr | None = None
     slack_channel: str | None = None

@@ -22,6 +22,7 @@ from runbook.pg import drop_database, recreate_database
 from runbook.tasks.code.frontend_registry import find_registry
 from runbook.tasks.database.schema_build import load_schema
 from runbook.tasks.target.auth_tokens import bearer, mint
+from runbook.tasks.target.upstream import UpstreamStandIn
 
 TEMPLATE = Path(__file__).resolve().parents[1] / "demo" / "template"
 BACKEND = TEMPLATE / "backend"
@@ -149,7 +150,9 @@ def test_api_executes_all_patterns(fresh_db):
     assert sorted(p.stem for p in (BACKEND / "patterns").glob("*.json")) == PATTERNS
 
     port = free_port()
-    env = dict(os.environ, DATABASE_URL=fresh_db, PYTHONDONTWRITEBYTECODE="1", AUTH_JWT_SECRET=SECRET)
+    upstream = UpstreamStandIn().start()      # the providers the news pattern calls live
+    env = dict(os.environ, DATABASE_URL=fresh_db, PYTHONDONTWRITEBYTECODE="1", AUTH_JWT_SECRET=SECRET,
+               **upstream.provider_settings())
     auth = bearer(mint(SECRET, "demo-test", "admin"))
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port)],
@@ -190,6 +193,7 @@ def test_api_executes_all_patterns(fresh_db):
                     row = body["data"]["valued_positions"]["positions"][0]
                     assert {"symbol", "qty_open", "qty_original", "market_value"} <= set(row)
     finally:
+        upstream.stop()
         proc.terminate()
         try:
             proc.wait(timeout=10)

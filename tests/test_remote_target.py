@@ -23,6 +23,7 @@ from runbook.tasks.code import git_ops
 from runbook.tasks.code.authorization import add_authorization
 from runbook.tasks.target.api_server import free_port
 from runbook.tasks.target.deploy import api, deploy
+from runbook.tasks.target.upstream import UpstreamStandIn
 
 SECRET = "remote-target-test-secret-of-32-bytes-or-more"
 
@@ -46,7 +47,7 @@ if {restart!r}:
         except ProcessLookupError:
             pass
     env = {{"PATH": os.environ.get("PATH", ""), "DATABASE_URL": {database_url!r},
-           "AUTH_JWT_SECRET": {secret!r}, "PYTHONPATH": str(checkout / "backend")}}
+           "AUTH_JWT_SECRET": {secret!r}, "PYTHONPATH": str(checkout / "backend"), **{providers!r}}}
     proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1",
                              "--port", "{port}"], cwd=checkout / "backend", env=env,
                             start_new_session=True, stdout=open(state / "api.log", "ab"),
@@ -55,9 +56,10 @@ if {restart!r}:
 '''
 
 
-def deploy_script(path: Path, state: Path, port: int, database_url: str, restart: bool) -> Path:
+def deploy_script(path: Path, state: Path, port: int, database_url: str, restart: bool,
+                  providers: dict | None = None) -> Path:
     path.write_text(DEPLOY.format(python=sys.executable, state=str(state), restart=restart, port=port,
-                                  database_url=database_url, secret=SECRET))
+                                  database_url=database_url, secret=SECRET, providers=providers or {}))
     path.chmod(0o755)
     return path
 
@@ -70,8 +72,12 @@ def test_remote_deploy_command_restarts_the_service_and_a_forgetful_one_fails_th
     state.mkdir()
     git_ops.worktree(target.repo, state / "checkout", head)
     port = free_port()
-    restarting = deploy_script(tmp_path / "deploy.py", state, port, target.staging_url, restart=True)
-    forgetful = deploy_script(tmp_path / "deploy-forgetful.py", state, port, target.staging_url, restart=False)
+    upstream = UpstreamStandIn().start()        # the market data the remote service calls
+    providers = upstream.provider_settings()
+    restarting = deploy_script(tmp_path / "deploy.py", state, port, target.staging_url, restart=True,
+                               providers=providers)
+    forgetful = deploy_script(tmp_path / "deploy-forgetful.py", state, port, target.staging_url, restart=False,
+                              providers=providers)
     subprocess.run([str(restarting), head], check=True)           # started outside the runbook
     monkeypatch.setenv("TARGET_API_URL", f"http://127.0.0.1:{port}")
     monkeypatch.setenv("TARGET_JWT_SECRET", SECRET)
@@ -104,6 +110,7 @@ def test_remote_deploy_command_restarts_the_service_and_a_forgetful_one_fails_th
         assert result.name == "target:served-commit" and not result.passed
         assert result.sample[0]["problem"] == f"the service runs {new}, the environment deployed {head}"
     finally:
+        upstream.stop()
         pid = int((state / "api.pid").read_text())
         os.killpg(pid, signal.SIGTERM)
         for _ in range(100):

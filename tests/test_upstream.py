@@ -59,3 +59,32 @@ def test_bad_fault_is_refused_by_name(standin):
         control.set_fault("fmp", latency=5)
     with pytest.raises(ValueError, match="no provider 'nyse'"):
         control.set_fault("nyse", down=True)
+
+
+def test_a_client_that_hangs_up_ends_its_slowed_request_at_once(standin):
+    """What the cancellation gate reads: in flight while the client waits, gone (logged
+    client-closed) as soon as it hangs up, long before the fault's latency is over."""
+    import threading
+    import time
+
+    server, control = standin
+    urls = server.provider_settings()
+    control.set_fault("polygon", latency_ms=20_000)
+    errors = []
+
+    def call():
+        try:
+            httpx.get(urls["POLYGON_BASE_URL"] + "/v2/reference/news", params={"ticker": "X"}, timeout=0.5)
+        except httpx.HTTPError as exc:
+            errors.append(type(exc).__name__)
+    caller = threading.Thread(target=call)
+    caller.start()
+    time.sleep(0.25)
+    assert control.inflight()["polygon"] == 1
+    caller.join()
+    deadline = time.monotonic() + 2
+    while control.inflight()["polygon"] and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert control.inflight() == {"fmp": 0, "polygon": 0, "fred": 0} and errors == ["ReadTimeout"]
+    [entry] = control.log("polygon")
+    assert entry["status"] == "client-closed" and entry["at"] - entry["started"] < 2

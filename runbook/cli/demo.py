@@ -12,6 +12,7 @@ from rich.table import Table
 
 from runbook.plan import ENVIRONMENTS, PLAN
 from runbook.settings import get_settings
+from runbook.tasks.code import git_ops
 
 
 def point_settings_at(env: dict[str, str]) -> None:
@@ -79,9 +80,12 @@ def prepare(workspace: Path, *, rows: int, keep: bool, reset: bool, console: Con
     return ws
 
 
-def run_plan(console: Console) -> list[tuple[str, str, float, str]]:
+def run_plan(console: Console, repo: Path) -> list[tuple[str, str, float, str]]:
     timings = []
     for day in PLAN:
+        if day.change_set and not git_ops.ref_exists(repo, day.change_set):
+            console.print(f"▷ {day.week} {day.day} — {day.title}: no change set {day.change_set} shipped yet")
+            continue
         for environment in ENVIRONMENTS:
             start = time.perf_counter()
             console.print(f"▶ {day.week} {day.day} — {day.title} on [bold]{environment}[/]")
@@ -102,7 +106,7 @@ def run_demo(workspace: Path, *, rows: int, console: Console, keep: bool = False
             from runbook.cli.drill import run_drill
 
             return run_drill(console)
-        timings = run_plan(console)
+        timings = run_plan(console, ws.repo)
         result, runs = final_smoke(ws.env())
         console.print(smoke_table(runs, "pattern smoke on production"))
         console.print(standup_text(started_at))

@@ -113,9 +113,23 @@ def revert_commit(worktree_path: Path, commit: str, branch: str) -> str:
     return new
 
 
+def fork_point(repo: Path, ref: str, onto: str, depth: int = 1000) -> str | None:
+    """The newest commit in `ref`'s history whose tree is `onto`'s tree: the team branched
+    from exactly the code `onto` holds (the same code, whatever commit it sits on: staging's and
+    production's branches hold the same code as different commits). None when there is none."""
+    tree = git(repo, "rev-parse", f"{onto}^{{tree}}")
+    for line in git(repo, "log", f"-n{depth}", "--format=%H %T", ref).splitlines():
+        commit, commit_tree = line.split()
+        if commit_tree == tree:
+            return commit
+    return None
+
+
 def merge_conflicts(repo: Path, base: str, ref: str) -> list[str] | None:
     """Files that conflict when `ref` is merged onto `base` (an empty list: it merges cleanly);
     None when git cannot tell (no merge base). Nothing is written to any branch or worktree."""
+    if fork_point(repo, ref, base):
+        return []
     proc = subprocess.run(["git", *AUTHOR, "-C", str(repo), "merge-tree", "--write-tree", "--name-only",
                            "--no-messages", base, ref], capture_output=True, text=True)
     if proc.returncode == 0:
@@ -126,7 +140,16 @@ def merge_conflicts(repo: Path, base: str, ref: str) -> list[str] | None:
 
 
 def merge(worktree_path: Path, ref: str, message: str) -> str:
-    """A merge commit of `ref` onto the worktree's HEAD (never a fast-forward: one commit to revert)."""
+    """A merge commit of `ref` onto the worktree's HEAD (never a fast-forward: one commit to
+    revert). When `ref` was branched from code identical to HEAD's (fork_point), its result is
+    exactly `ref`'s tree: a three-way merge against that fork point, which git's own merge base
+    (an older common ancestor) would report as conflicts wherever both sides carry the same
+    earlier change next to the change set's."""
+    if fork_point(worktree_path, ref, "HEAD"):
+        tree = git(worktree_path, "rev-parse", f"{ref}^{{tree}}")
+        commit = git(worktree_path, "commit-tree", tree, "-p", "HEAD", "-p", ref, "-m", message)
+        git(worktree_path, "merge", "--ff-only", "-q", commit)
+        return head(worktree_path)
     git(worktree_path, "merge", "--no-ff", "--no-edit", "-m", message, ref)
     return head(worktree_path)
 

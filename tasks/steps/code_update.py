@@ -99,6 +99,14 @@ def change_ref(ctx: RunContext) -> str:
     return ref
 
 
+def change_set_diff(ctx: RunContext) -> str:
+    """What merging the change set would change on the deployed code: its diff since the code it
+    was branched from (the fork point), else since the merge base."""
+    ref, base = change_ref(ctx), deployed_commit(ctx)
+    since = git_ops.fork_point(ctx.repo, ref, base) or git_ops.git(ctx.repo, "merge-base", base, ref)
+    return git_ops.git(ctx.repo, "diff", "--stat", since, ref) + "\n\n" + git_ops.git(ctx.repo, "diff", since, ref)
+
+
 def code_change_step(name: str, change: Change) -> Step:
     """One mechanism for every code change: made in a scratch worktree of the deployed commit,
     committed on the environment's branch, deployed (API restarted); reverted by `git revert`

@@ -21,7 +21,8 @@ from runbook.tasks.database import lease, ledger, migration_files
 from runbook.tasks.database.migration_files import Migration
 from runbook.tasks.notify import notify_failure
 from runbook.tasks.notify.redact import install_run_log_redaction
-from runbook.tasks.steps.code_update import Transform, preview
+from runbook.expectations.change_set import change_set_gates
+from runbook.tasks.steps.code_update import Transform, change_ref, change_set_diff, preview
 from runbook.tasks.steps.core import RunState, Step, gate_step, publish_gate, run_steps
 from runbook.tasks.steps.recovery import close_crashed, recover_crashed
 from runbook.tasks.target.deploy import api, deployed_commit, shutdown
@@ -36,6 +37,7 @@ class DayPlan:
     migration_ids: list[str]
     steps: Callable[[RunContext], list[Step]]
     transforms: list[tuple[str, Transform]] = field(default_factory=list)
+    change_set: bool = False      # its code is the team's branch (parameter change_ref), gated before it merges
 
     def migrations(self) -> list[Migration]:
         return [migration_files.load(mid) for mid in self.migration_ids]
@@ -68,11 +70,12 @@ def smoke_step(name: str = "smoke") -> Step:
 
 def preflight_step(plan: DayPlan) -> Step:
     def check(ctx: RunContext) -> list[GateResult]:
+        out = change_set_gates(ctx) if plan.change_set else []
         migrations = plan.migrations()
-        if not migrations:
-            return []
-        out = [privileges(ctx, rehearses=True)]
-        if not out[0].passed:   # the other checks would stop at the first object they may not read
+        if not migrations or not all(r.passed for r in out):
+            return out
+        out.append(privileges(ctx, rehearses=True))
+        if not out[-1].passed:   # the other checks would stop at the first object they may not read
             return out
         for m in migrations:
             out += preflight(ctx, m)
@@ -92,6 +95,8 @@ def dry_run_report(ctx: RunContext, plan: DayPlan) -> dict:
             parts.append(f"-- {m.id} / {s.name}{'' if s.transactional else ' (no transaction)'}\n{s.preview()}")
     sql_text = "\n\n".join(parts)
     previews = preview(ctx, plan.transforms) if plan.transforms else {}
+    if plan.change_set:
+        previews[f"change set {change_ref(ctx)}"] = {"diff": change_set_diff(ctx)}
     md = ["# Dry run", "", "## SQL", "```sql", sql_text, "```"]
     for name, rep in previews.items():
         md += ["", f"## Code: {name}", "```diff", (rep.get("diff") or "(no change)")[:60000], "```"]

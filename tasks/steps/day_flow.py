@@ -7,7 +7,7 @@ from collections.abc import Callable
 from prefect import Flow, flow
 
 from runbook.context import RunContext
-from runbook.parameters import BatchSize, LockTimeoutMs, SessionTimeoutMs
+from runbook.parameters import BatchSize, ChangeRef, LockTimeoutMs, SessionTimeoutMs
 from runbook.plan import Environment, PlanDay
 from runbook.tasks.code.transforms import CodeUpdate
 from runbook.tasks.steps.core import Step
@@ -21,7 +21,11 @@ def plan_day_flow(day: PlanDay, steps: Callable[[RunContext], list[Step]], *, de
     (so deployments point at it), running `steps` through `run_day`; a dry run previews
     `code_updates`. `parameters` are the day's own, after the common ones (keyword-only,
     annotated, with defaults): the UI form shows them, steps read them from `ctx.parameters`."""
-    plan = DayPlan(day.flow_name, list(day.migrations), steps, [(u.preview, u.transform) for u in code_updates or []])
+    plan = DayPlan(day.flow_name, list(day.migrations), steps, [(u.preview, u.transform) for u in code_updates or []],
+                   change_set=day.change_set is not None)
+    if day.change_set:   # the team's branch to merge, gated (expectations/change_set.py)
+        parameters = [inspect.Parameter("change_ref", inspect.Parameter.KEYWORD_ONLY, default=day.change_set,
+                                        annotation=ChangeRef), *(parameters or [])]
 
     def run_plan_day(environment: Environment = "staging", dry_run: bool = False,
                      require_approval: bool | None = None, batch_size: BatchSize = 2000,

@@ -16,6 +16,7 @@ import httpx
 from runbook.errors import RunbookError
 from runbook.target import DAWSOS
 from runbook.tasks.target.auth_tokens import bearer, mint
+from runbook.tasks.target.upstream import BASE_URL_SETTINGS, UpstreamStandIn
 
 
 def free_port() -> int:
@@ -29,7 +30,8 @@ class ApiServer:
 
     def __init__(self, checkout: Path | None, database_url: str, *, url: str | None = None,
                  token: str | None = None, jwt_secret: str | None = None,
-                 log_path: Path | None = None, pid_file: Path | None = None):
+                 log_path: Path | None = None, pid_file: Path | None = None,
+                 environment: dict[str, str] | None = None):
         self.checkout = Path(checkout) if checkout else None
         self.database_url = database_url
         self.external_url = url
@@ -37,6 +39,8 @@ class ApiServer:
         # the API's signing secret: given (TARGET_JWT_SECRET), else one per managed API
         self.jwt_secret = jwt_secret or (secrets.token_urlsafe(32) if url is None else None)
         self.log_path = log_path
+        self.environment = dict(environment or {})   # e.g. provider base URLs (the stand-in's)
+        self.own_upstream = None   # a stand-in this server started for itself (none was given)
         self.proc: subprocess.Popen | None = None
         self.port: int | None = None
         self.pid_file = pid_file      # survives a killed run, so the next run can stop its API
@@ -64,9 +68,15 @@ class ApiServer:
         return bearer(self.token) if self.token else {}
 
     def process_environment(self, backend: Path) -> dict[str, str]:
-        """Only what the API needs, never the runbook's own environment (its secrets)."""
+        """Only what the API needs, never the runbook's own environment (its secrets). Its market
+        data comes from the given provider URLs, else from a stand-in of its own: a managed API
+        never calls out of the machine."""
         env = {k: os.environ[k] for k in DAWSOS.api_environment if k in os.environ}
-        return {**env, "DATABASE_URL": self.database_url, "PYTHONPATH": str(backend),
+        if not any(k in self.environment or k in env for k in BASE_URL_SETTINGS.values()):
+            if self.own_upstream is None:
+                self.own_upstream = UpstreamStandIn().start()
+            self.environment.update(self.own_upstream.provider_settings())
+        return {**env, **self.environment, "DATABASE_URL": self.database_url, "PYTHONPATH": str(backend),
                 "PYTHONDONTWRITEBYTECODE": "1", DAWSOS.auth_secret_env: self.jwt_secret or ""}
 
     def start(self, timeout_s: float = 60) -> str:
@@ -128,6 +138,10 @@ class ApiServer:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(5)
         self.proc = None
+        if self.own_upstream is not None:
+            self.own_upstream.stop()
+            self.own_upstream = None
+            self.environment = {k: v for k, v in self.environment.items() if k not in BASE_URL_SETTINGS.values()}
         if self.pid_file:
             self.pid_file.unlink(missing_ok=True)
 

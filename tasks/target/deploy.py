@@ -15,8 +15,12 @@ from runbook.errors import RunbookError
 from runbook.redaction import mask_url_password
 from runbook.tasks.code import git_ops
 from runbook.tasks.target.api_server import ApiServer
+from runbook.tasks.target.upstream import UpstreamControl, UpstreamStandIn
 
 DEPLOY_TIMEOUT_S = 900
+# ctx.extra keys: what else the run started beside its API, stopped with it (callables); the
+# run's upstream stand-in
+ON_SHUTDOWN, UPSTREAM = "on_shutdown", "upstream_standin"
 # the deploy command's environment: these of the runbook's, plus what names the deployment
 DEPLOY_ENVIRONMENT = ("PATH", "HOME", "LANG", "LC_ALL", "TZ")
 
@@ -38,16 +42,42 @@ def api_pid_file(ctx: RunContext) -> Path:
 
 
 def api(ctx: RunContext) -> ApiServer:
-    """One API per run and environment: managed (uvicorn from the deploy worktree) or external."""
+    """One API per run and environment: managed (uvicorn from the deploy worktree, its market
+    data from the run's upstream stand-in) or external."""
     server = ctx.extra.get("api")
     if server is None:
         log = ctx.workspace / "logs" / f"api-{ctx.slot}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         server = ApiServer(ensure_deployed(ctx), ctx.database_url, url=ctx.api_url,
                            token=ctx.api_token, jwt_secret=ctx.jwt_secret, log_path=log,
-                           pid_file=api_pid_file(ctx))
+                           pid_file=api_pid_file(ctx),
+                           environment=None if ctx.api_url else upstream_standin(ctx).provider_settings())
         ctx.extra["api"] = server
     return server
+
+
+def upstream_standin(ctx: RunContext) -> UpstreamStandIn:
+    """The run's stand-in for FMP, Polygon and FRED that a managed API is pointed at (stopped
+    with the run)."""
+    standin = ctx.extra.get(UPSTREAM)
+    if standin is None:
+        standin = ctx.extra[UPSTREAM] = UpstreamStandIn().start()
+        ctx.extra.setdefault(ON_SHUTDOWN, []).append(standin.stop)
+    return standin
+
+
+def upstream(ctx: RunContext) -> UpstreamControl:
+    """The control API of the stand-in the target's API calls for market data: the run's own
+    for a managed API; for an external one, TARGET_UPSTREAM_URL (its provider base URLs must
+    point there while the gates run; README). None configured: the gates that need it fail,
+    naming the setting."""
+    if not ctx.api_url:
+        return UpstreamControl(upstream_standin(ctx).base_url)
+    if not ctx.upstream_url:
+        raise RunbookError("the target API is external and TARGET_UPSTREAM_URL is not set: the gates "
+                           "that break a provider on purpose need the stand-in its provider base URLs "
+                           "point at (runbook upstream --port N)")
+    return UpstreamControl(ctx.upstream_url)
 
 
 def run_deploy_command(ctx: RunContext, commit: str) -> None:
@@ -81,8 +111,6 @@ def deploy(ctx: RunContext, commit: str) -> None:
         server.wait_healthy()
 
 
-# ctx.extra key: what else the run started beside its API, stopped with it (callables)
-ON_SHUTDOWN = "on_shutdown"
 
 
 def shutdown(ctx: RunContext) -> None:

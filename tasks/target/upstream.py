@@ -7,11 +7,16 @@ provider and reads the request log:
 
     POST   /_control/{provider}   {"latency_ms": 300, "status": 429, "retry_after_s": 1, "down": false}
     DELETE /_control/{provider}   back to healthy
-    GET    /_control/log          [{"provider", "path", "status", "at"}, ...]   (at: epoch seconds)
+    GET    /_control/log          [{"provider", "path", "status", "started", "at"}, ...]
+                                  (epoch seconds: arrival, and answer or the client's hang-up)
     DELETE /_control/log          empty the log
+    GET    /_control/inflight     {"fmp": 0, "polygon": 2, "fred": 0}: requests not yet answered
+                                  whose client is still waiting
 
 `down` drops the connection without an answer (what a dead provider looks like to a client);
-`status` answers every request with that status (429 carries `Retry-After`). Against a real
+`status` answers every request with that status (429 carries `Retry-After`). While a slowed
+request waits, a client that hangs up (its timeout, a cancelled run) ends it at once: it is
+logged with status "client-closed" and no longer counts as in flight. Against a real
 staging, the staging API's provider base URLs point at this server while the gates run
 (`runbook upstream --port 8765`).
 """
@@ -19,6 +24,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import select
+import socket
 import sys
 import threading
 import time
@@ -129,6 +136,8 @@ class _Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         if url.path == "/_control/log":
             return self._reply(200, self.server.log_entries())
+        if url.path == "/_control/inflight":
+            return self._reply(200, self.server.inflight_counts())
         if url.path == "/_control":
             return self._reply(200, {p: asdict(f) for p, f in self.server.faults.items()})
         provider, _, rest = url.path.lstrip("/").partition("/")
@@ -136,16 +145,42 @@ class _Handler(BaseHTTPRequestHandler):
             return self._reply(404, {"error": f"no provider {provider!r}; one of {', '.join(PROVIDERS)}"})
         self._provider(provider, "/" + rest, {k: v[-1] for k, v in parse_qs(url.query).items()})
 
+    def _client_gone(self) -> bool:
+        """The client closed its end (readable with nothing to read)."""
+        try:
+            ready, _, _ = select.select([self.connection], [], [], 0)
+            return bool(ready) and self.connection.recv(1, socket.MSG_PEEK) == b""
+        except OSError:
+            return True
+
+    def _wait(self, seconds: float) -> bool:
+        """Sleep the fault's latency; False as soon as the client hangs up."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            if self._client_gone():
+                return False
+            time.sleep(min(0.02, left))
+        return True
+
     def _provider(self, provider: str, path: str, query: dict[str, str]) -> None:
+        started = self.server.arrived(provider)
+        try:
+            self._answer(provider, path, query, started)
+        finally:
+            self.server.left(provider)
+
+    def _answer(self, provider: str, path: str, query: dict[str, str], started: float) -> None:
         fault = self.server.faults[provider]
-        if fault.latency_ms:
-            time.sleep(fault.latency_ms / 1000)
+        if fault.latency_ms and not self._wait(fault.latency_ms / 1000):
+            self.server.record(provider, path, "client-closed", started)
+            self.close_connection = True
+            return
         if fault.down:
-            self.server.record(provider, path, None)
+            self.server.record(provider, path, None, started)
             self.close_connection = True        # no answer at all
             return
         if fault.status:
-            self.server.record(provider, path, fault.status)
+            self.server.record(provider, path, fault.status, started)
             headers = {"Retry-After": f"{fault.retry_after_s:g}"} if fault.retry_after_s is not None else {}
             return self._reply(fault.status, {"error": f"stand-in fault: HTTP {fault.status}"}, headers)
         try:
@@ -154,7 +189,7 @@ class _Handler(BaseHTTPRequestHandler):
             body, status = {"error": f"unknown {provider} endpoint {path}"}, 404
         except ValueError as exc:
             body, status = {"error": str(exc)}, 400
-        self.server.record(provider, path, status)
+        self.server.record(provider, path, status, started)
         self._reply(status, body)
 
     def do_POST(self) -> None:
@@ -185,6 +220,7 @@ class _StandInServer(ThreadingHTTPServer):
         super().__init__(address, _Handler)
         self.faults: dict[str, Fault] = {p: Fault() for p in PROVIDERS}
         self._log: list[dict] = []
+        self._inflight: dict[str, int] = {p: 0 for p in PROVIDERS}
         self._lock = threading.Lock()
 
     def handle_error(self, request, client_address) -> None:
@@ -192,9 +228,23 @@ class _StandInServer(ThreadingHTTPServer):
         if not isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
             super().handle_error(request, client_address)
 
-    def record(self, provider: str, path: str, status: int | None) -> None:
+    def arrived(self, provider: str) -> float:
         with self._lock:
-            self._log.append({"provider": provider, "path": path, "status": status, "at": time.time()})
+            self._inflight[provider] += 1
+        return time.time()
+
+    def left(self, provider: str) -> None:
+        with self._lock:
+            self._inflight[provider] -= 1
+
+    def inflight_counts(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._inflight)
+
+    def record(self, provider: str, path: str, status: int | str | None, started: float) -> None:
+        with self._lock:
+            self._log.append({"provider": provider, "path": path, "status": status,
+                              "started": started, "at": time.time()})
 
     def log_entries(self) -> list[dict]:
         with self._lock:
@@ -264,3 +314,6 @@ class UpstreamControl:
 
     def clear_log(self) -> None:
         self._http.delete("/_control/log").raise_for_status()
+
+    def inflight(self) -> dict[str, int]:
+        return self._http.get("/_control/inflight").raise_for_status().json()

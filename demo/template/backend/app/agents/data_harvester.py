@@ -56,7 +56,10 @@ class DataHarvester(BaseAgent):
     async def get_news_events(self, portfolio_id, limit: int = 10) -> dict:
         held = await ledger.holdings(self.pool, portfolio_id)
         items = await news.price_move_events(self.pool, [h["security_id"] for h in held], limit)
-        return {"items": items, "count": len(items), "source": "price_moves"}
+        # the provider's headlines for the largest holdings, fetched live from Polygon
+        async with PolygonClient() as client:
+            headlines = await news.provider_headlines(client, news.largest_symbols(held))
+        return {"items": items, "count": len(items), "source": "price_moves", "headlines": headlines}
 
     async def fetch_provider_news(self, symbol: str, limit: int = 10) -> dict:
         async with PolygonClient() as client:

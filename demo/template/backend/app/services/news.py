@@ -1,5 +1,5 @@
-"""News impact. Without a news provider configured, "news" are the largest daily price
-moves of the held securities (the Polygon news feed replaces them when enabled)."""
+"""News impact. "News" are the largest daily price moves of the held securities; the Polygon
+news feed adds the provider's latest headlines for the largest holdings."""
 from __future__ import annotations
 
 from app.services.common import num, to_uuid
@@ -18,6 +18,23 @@ MOVES_SQL = """
      ORDER BY abs(m.move) DESC, s.symbol, m.price_date
      LIMIT $2
 """
+
+
+HEADLINE_SYMBOLS = 3     # holdings whose provider headlines a news run fetches
+HEADLINES_PER_SYMBOL = 2
+
+
+def largest_symbols(held: list[dict], n: int = HEADLINE_SYMBOLS) -> list[str]:
+    """The symbols of the n largest holdings by open cost (ties by symbol)."""
+    ranked = sorted(held, key=lambda h: (-float(h.get("open_cost_basis") or 0), h.get("symbol") or ""))
+    return [h["symbol"] for h in ranked[:n] if h.get("symbol")]
+
+
+async def provider_headlines(client, symbols: list[str]) -> list[dict]:
+    out = []
+    for symbol in symbols:
+        out += await client.news(symbol, HEADLINES_PER_SYMBOL)
+    return out
 
 
 async def price_move_events(pool, security_ids, limit: int = 10) -> list[dict]:
