@@ -145,3 +145,40 @@ def installed_python(tmp_path_factory) -> Path:
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site), str(ROOT)],
                    check=True, capture_output=True, timeout=600)
     return python
+
+
+@pytest.fixture(scope="session")
+def week0_template(admin_url, seeded_template):
+    """The seeded database after Week 0's migration 014 (expand: old and new names side by
+    side), applied with `runbook migrate apply`: the database Weeks 0-1's code runs on."""
+    name = f"rbw0_{uuid.uuid4().hex[:8]}"
+    with connect(admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name),
+                                                                      sql.Identifier(seeded_template)))
+    url = with_database(admin_url, name)
+    runbook = str(Path(sys.executable).parent / "runbook")
+    proc = subprocess.run([runbook, "migrate", "apply", "014", "--database-url", url],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    yield name
+    drop_database(admin_url, name)
+
+
+@pytest.fixture
+def week3_target(target, admin_url, week0_template) -> Target:
+    """A target as Weeks 0-1 leave it: both databases copies of the Week 0 database, the
+    team's change-set branches built (plan/weeks0-1, plan/week3-…), and both environments
+    deployed at plan/weeks0-1 (their API not started yet)."""
+    from runbook.demo.change_sets import BASE_BRANCH, build_branches
+    from runbook.tasks.code import git_ops
+
+    for url in (target.database_url, target.staging_url):
+        name = url.rsplit("/", 1)[1].split("?")[0]
+        with connect(admin_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+            conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name),
+                                                                          sql.Identifier(week0_template)))
+    build_branches(target.repo)
+    for env, path in target.deploy.items():
+        git_ops.worktree(target.repo, path, BASE_BRANCH)
+    return target
