@@ -23,6 +23,7 @@ from runbook.expectations.week1.day3_5 import (
     panel_parity_check,
     pattern_json_check,
 )
+from runbook.expectations.week3.still_deployed import change_sets_deployed, merged_change_sets
 from runbook.gate_registry import gate
 from runbook.gate_result import GateResult
 from runbook.pg import connect
@@ -179,6 +180,8 @@ CHECKS: tuple[Check, ...] = (
           input_models),
     Check("patterns:panel-parity", "code", lambda v, _c: v.step_applied(WEEK1, "code:frontend-panels"),
           panel_parity),
+    Check("change-set:deployed", "code", lambda _v, c: bool(merged_change_sets(c.database_url)),
+          lambda c, _v: [change_sets_deployed(c)]),
     Check("smoke", "smoke", lambda _v, c: (c.deploy_dir / ".git").exists(), smoke_patterns),
 )
 

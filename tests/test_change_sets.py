@@ -9,9 +9,10 @@ import pytest
 
 from runbook.context import build_context
 from runbook.expectations.change_set import change_set_gates
+from runbook.expectations.week3.still_deployed import change_sets_deployed
 from runbook.tasks.code import git_ops
 from runbook.tasks.steps.code_update import change_set_step
-from runbook.tasks.target.deploy import deployed_commit, shutdown
+from runbook.tasks.target.deploy import deploy, deployed_commit, shutdown
 
 TEST_FILE = "backend/tests/test_change_set_probe.py"
 
@@ -56,6 +57,25 @@ def test_a_good_change_set_passes_its_gates_merges_and_reverts(ctx, target):
     assert deployed_commit(ctx) == before and not (ctx.deploy_dir / TEST_FILE).exists()
     branch_head = git_ops.git(target.repo, "rev-parse", "runbook/staging")
     assert git_ops.changed_files(target.repo, before, branch_head) == []     # the revert undid the merge
+
+
+@pytest.mark.gate_fails("change-set:deployed")
+def test_verification_finds_a_merged_change_set_deployed_and_names_a_reverted_one(ctx, target):
+    """The scheduled verification's re-check: a change set the ledger says is merged must be in
+    what the service runs; once reverted behind the ledger's back it is named; none is a failure."""
+    branch_with(target.repo, "plan/kept", {TEST_FILE: "def test_probe():\n    assert True\n"})
+    ctx.parameters = {"change_ref": "plan/kept"}
+    step = change_set_step("code:change-set", "test change set")
+    data = step.apply(ctx, None)
+    merged = [{"flow": "week3-test", "commit": data["commit"], "change_ref": "plan/kept"}]
+    assert change_sets_deployed(ctx, merged).passed
+    step.revert(ctx, data)                                    # back on the commit before the merge
+    gone = change_sets_deployed(ctx, merged)
+    assert not gone.passed and gone.sample == [{**merged[0], "problem": "not in the served commit"}]
+    deploy(ctx, git_ops.git(target.repo, "rev-parse", "runbook/staging"))   # the merge, then its revert
+    reverted = change_sets_deployed(ctx, merged)
+    assert not reverted.passed and reverted.sample == [{**merged[0], "problem": "reverted since"}]
+    assert not change_sets_deployed(ctx, []).passed           # nothing to check is not a pass
 
 
 @pytest.mark.gate_fails("change-set:ref")

@@ -1,6 +1,7 @@
 """Real git through its CLI: branches, commits, reverts and per-environment worktrees."""
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -72,11 +73,17 @@ def commits_with_trailer(repo: Path, ref: str, key: str) -> list[dict]:
     return found
 
 
+def is_ancestor(repo: Path, commit: str, ref: str) -> bool:
+    """`commit` is in `ref`'s history (`ref` itself included)."""
+    return subprocess.run(["git", "-C", str(repo), "merge-base", "--is-ancestor", commit, ref],
+                          capture_output=True).returncode == 0
+
+
 def reverted_commits(repo: Path, ref: str) -> set[str]:
-    """Shas that a later `git revert` commit on ref reverted ("This reverts commit X.")."""
+    """Shas that a later `git revert` commit on ref reverted ("This reverts commit X." or, for
+    a merge, "This reverts commit X, reversing changes made to Y.")."""
     out = git(repo, "log", ref, "--grep=This reverts commit", "--format=%B")
-    return {line.split("This reverts commit ", 1)[1].split(".")[0].strip()
-            for line in out.splitlines() if "This reverts commit " in line}
+    return set(re.findall(r"This reverts commit ([0-9a-f]{7,64})\b", out))
 
 
 def worktree(repo: Path, path: Path, ref: str) -> Path:
