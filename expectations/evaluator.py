@@ -25,6 +25,7 @@ from runbook.errors import RunbookError
 from runbook.gate_registry import gate
 from runbook.gate_result import GateResult
 from runbook.tasks.target import evaluator_probe
+from runbook.tasks.target.upstream import UpstreamStandIn
 
 PROBE = Path(evaluator_probe.__file__)
 CORPUS = PROBE.with_name("escape_corpus.txt")
@@ -279,13 +280,15 @@ def _probe(args: list[str], env: dict | None = None, timeout_s: float = 300) -> 
 
 def capture_states(checkout: Path, database_url: str, inputs: dict, out: Path) -> dict:
     """Run every pattern with the checkout's code on the database; keep the states each
-    condition saw (plus numbers-zeroed variants and an inputs-only state) in `out`."""
+    condition saw (plus numbers-zeroed variants and an inputs-only state) in `out`. The
+    patterns' provider calls go to a stand-in of the probe's own (never a real provider)."""
     out.parent.mkdir(parents=True, exist_ok=True)
     inputs_file = out.with_suffix(".inputs.json")
     inputs_file.write_text(json.dumps(inputs))
-    env = {**_python_env(out.parent), "DATABASE_URL": database_url}
-    report = json.loads(_probe(["capture", str(backend_of(checkout)), str(inputs_file), str(out)], env)
-                        .strip().splitlines()[-1])
+    with UpstreamStandIn() as providers:
+        env = {**_python_env(out.parent), "DATABASE_URL": database_url, **providers.provider_settings()}
+        report = json.loads(_probe(["capture", str(backend_of(checkout)), str(inputs_file), str(out)], env)
+                            .strip().splitlines()[-1])
     if report["errors"]:
         raise RunbookError("capturing condition states: patterns failed: "
                            + "; ".join(f"{k}: {v}" for k, v in report["errors"].items()))
