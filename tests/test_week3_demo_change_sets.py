@@ -117,6 +117,9 @@ def test_a_cancelled_run_answers_409_and_closes_its_provider_request(week3_targe
         stand_in.heal("polygon")
     assert_error_shape(answer["r"], 409, "pattern_cancelled")
     assert ended_after < 1 + 0.5, ended_after              # the contract's bound (+ the poll)
+    deadline = time.monotonic() + 2          # the stand-in notices the hang-up on its next poll
+    while stand_in.inflight()["polygon"] and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert stand_in.inflight()["polygon"] == 0
     assert [e["status"] for e in stand_in.log("polygon")][-1] == "client-closed"
     after = httpx.get(f"{server.base_url}/api/runs/{run_id}", headers=server.headers())
