@@ -274,3 +274,17 @@ def test_errors_logs_and_resources_after_day_5(week3_target, staging):
     assert any(x["pattern_id"] == "news_impact_analysis" for x in recent)
     text = "\n".join(lines[since:])
     assert server.jwt_secret not in text and "apikey=" not in text.replace("apikey=***", "")
+
+
+def test_every_new_route_passes_the_authorization_gate(week3_target, staging):
+    """The Week 0 authorization gate probes every route the service lists: the run routes,
+    validation, providers and resources refuse no, forged and expired tokens (401) and a
+    token without the right (403), and admit the operator."""
+    from runbook.expectations.authorization import authorization_gate
+    server = _on(staging, SHIPPED[-1].name)
+    result = authorization_gate(server.base_url, staging.database_url, staging.deploy_dir, server.jwt_secret)
+    assert result.passed, result.sample
+    routes = {r["route"] for r in result.details["requests"]}
+    assert {"GET /api/runs/{run_id}", "POST /api/runs/{run_id}/cancel"} <= routes
+    if SHIPPED[-1].name != "week3-day1-2":
+        assert {"POST /api/patterns/validate", "GET /api/providers"} <= routes
