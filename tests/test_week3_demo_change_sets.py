@@ -299,7 +299,7 @@ def test_a_probe_pattern_beside_the_shipped_ones_runs_under_its_own_timeout(week
     probe = {"runbook_probe_slow": {
         "timeout_s": 1, "inputs": {"portfolio_id": {"type": "uuid", "required": True}},
         "steps": [{"id": "news", "capability": "data_harvester.get_news_events",
-                   "args": {"portfolio_id": "{{inputs.portfolio_id}}", "limit": "{{?inputs.limit}}"}, "as": "news"}]}}
+                   "args": {"portfolio_id": "{{inputs.portfolio_id}}", "limit": "{{inputs.limit|default:10}}"}, "as": "news"}]}}
     stand_in = upstream(staging)
     with probe_api(staging, probe) as server:
         assert execute(server, "runbook_probe_slow", {"portfolio_id": portfolio}).status_code == 200
