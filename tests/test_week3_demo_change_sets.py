@@ -6,6 +6,7 @@ cancelled run 409 with its provider request closed, an unknown run 404 in the er
 Real git, real PostgreSQL, the real demo API and the upstream stand-in."""
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 import uuid
@@ -327,7 +328,7 @@ def test_a_429_is_retried_after_its_retry_after_and_leaves_the_circuit_closed(we
     assert r.status_code == 500 and r.json()["error"]["code"] == "step_failed"     # still 429 after the retries
     arrivals = sorted(e["started"] for e in stand_in.log("polygon"))
     assert len(arrivals) == policy["retry"]["attempts"]
-    assert all(b - a >= 1.0 for a, b in zip(arrivals, arrivals[1:])), arrivals
+    assert all(b - a >= 1.0 for a, b in itertools.pairwise(arrivals)), arrivals
     after = httpx.get(f"{server.base_url}/api/providers", headers=server.headers()).json()["polygon"]
     assert after["circuit"]["state"] == "closed"
 
