@@ -204,7 +204,8 @@ def error_shape_check(ctx: RunContext) -> GateResult:
             observed=observed or f"{len(problems)} of {len(errors)} error answers off-contract"
                                  + (f"; never provoked: {', '.join(missing)}" if missing else ""),
             expected="0 off-contract, every family provoked", sample=sample,
-            details={"answers": [{"route": s.route, "probe": s.probe, "status": s.status} for s in findings.seen]})
+            details={"answers": [{"route": s.route, "probe": s.probe, "status": s.status, "problem": s.problem[:200]}
+                                 for s in findings.seen]})
 
     if not secret:
         findings.fail("-", "-", "no JWT secret for the target (TARGET_JWT_SECRET): probe tokens cannot be signed")

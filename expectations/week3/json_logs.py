@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, urlsplit
@@ -155,5 +156,7 @@ def logging_check(ctx: RunContext) -> GateResult:
                          "nothing to judge", "text": ""})
         return result("0 lines")
     by_line, records = line_problems(lines, searched)
-    problems += by_line + correlation_problems(runs, records)
+    # leaked secrets first: the sample is cut short
+    problems += sorted(by_line, key=lambda p: not p["problem"].startswith("secret ")) + correlation_problems(runs, records)
+    details["problems"] = dict(Counter(p["problem"].split(" in the log")[0] for p in problems))
     return result(f"{len(by_line)} bad of {len(lines)} lines")

@@ -225,6 +225,7 @@ def resources_check(ctx: RunContext) -> GateResult:
     with httpx.Client(timeout=60) as client:
         try:
             probe = Probe(ctx, client)
+            probe.endpoint()
             timeout_s = news_timeout_s(ctx)
             if timeout_s > MAX_TIMEOUT_S:
                 raise RunbookError(f"{NEWS_PATTERN} runs under a {timeout_s:g} s timeout: above {MAX_TIMEOUT_S} s "
