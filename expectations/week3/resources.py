@@ -42,6 +42,8 @@ DEFAULT_TIMEOUT_S = 30          # PATTERN_TIMEOUT_S, the target's documented def
 MAX_TIMEOUT_S = 10              # a longer news timeout cannot be driven within the bounded load
 CONCURRENCY = 8
 SETTLE_S = 10.0
+SLOWED_MS = 90_000
+INFLIGHT_S = 2.0        # a run that answered (timed out, cancelled) has closed its provider requests
 # how far above the baseline a figure may still be after SETTLE_S: a few fds/threads/tasks of
 # the runtime's own (a keep-alive socket, a worker thread about to retire), never one per
 # request; connections the pool grew by are allowed as fds, every session must be the pool's
@@ -175,23 +177,35 @@ class Load:
                 self.answers[(kind, status)] += 1
 
     def drive(self) -> None:
-        """~300 requests, Polygon slowed past the news timeout for the slow kinds."""
-        errors = self.client_errors()
-        self.run("normal and client errors", [self.normal, *errors] * 20)          # 120
+        """~300 requests; then, with Polygon slowed past the news timeout, runs abandoned by
+        their client, cancelled through the API, and timed out (last: their provider requests
+        must be closed as soon as they answer)."""
+        self.run("normal and client errors", [self.normal, *self.client_errors()] * 42)      # 252
         control = upstream(self.probe.ctx)
-        control.set_fault(NEWS_PROVIDER, latency_ms=int((self.timeout_s + 10) * 1000))
+        # slowed well past the load and its settle time: work a timeout or a cancellation left
+        # running still holds its provider request (and its task) when the figures are read
+        control.set_fault(NEWS_PROVIDER, latency_ms=SLOWED_MS)
         try:
-            self.run("cancelled", [self.cancelled] * 16)
             self.run("abandoned", [self.abandoned] * 16)
+            self.run("cancelled", [self.cancelled] * 16)
             self.run("timed out", [self.news] * 16)
         finally:
             control.heal(NEWS_PROVIDER)
-        self.run("normal and client errors", [self.normal, *errors] * 22)           # 132
 
     def unfired(self) -> list[str]:
         wanted = {"cancelled": 409, "abandoned": "client hung up", "timed out": 504}
         return [f"{kind}: no run answered {status}" for kind, status in wanted.items()
                 if not self.answers[(kind, status)]]
+
+
+def provider_requests_closed(control) -> dict[str, int]:
+    """The stand-in's requests still open INFLIGHT_S after every run answered ({} when none)."""
+    deadline = time.monotonic() + INFLIGHT_S
+    while True:
+        open_now = {p: n for p, n in control.inflight().items() if n}
+        if not open_now or time.monotonic() > deadline:
+            return open_now
+        time.sleep(0.2)
 
 
 def settle(probe: Probe, base: Figures, control) -> tuple[Figures, list[dict]]:
@@ -239,6 +253,7 @@ def resources_check(ctx: RunContext) -> GateResult:
             base = probe.figures()
             started = time.monotonic()
             load.drive()
+            still_open = provider_requests_closed(control)
             now, left = settle(probe, base, control)
         except (RunbookError, httpx.HTTPError, psutil.Error, ValueError) as exc:
             problems.append({"figure": "-", "baseline": None, "after": None, "limit": None,
@@ -246,7 +261,11 @@ def resources_check(ctx: RunContext) -> GateResult:
             return result("nothing measured")
     details.update(baseline=base.flat(), after=now.flat(), load_s=round(time.monotonic() - started, 1),
                    answers={f"{k} -> {s}": n for (k, s), n in sorted(load.answers.items(), key=str)})
+    problems += [{"figure": f"stand-in in flight: {p}", "baseline": 0, "after": n, "limit": 0,
+                  "problem": f"provider requests still open {INFLIGHT_S:g} s after every run answered"}
+                 for p, n in still_open.items()]
     problems += left
     problems += [{"figure": "probe", "baseline": None, "after": None, "limit": None, "problem": p}
                  for p in load.unfired()]
-    return result(f"{len(left)} figures above baseline; {sum(load.answers.values())} requests")
+    return result(f"{len(problems)} problems ({len(left)} figures above baseline, {len(still_open)} providers "
+                  f"with requests left open); {sum(load.answers.values())} requests")
