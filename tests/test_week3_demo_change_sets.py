@@ -135,3 +135,142 @@ def test_unknown_runs_and_patterns_answer_404_in_the_error_shape(week3_target, s
     assert_error_shape(execute(server, "no_such_pattern", {}), 404, "pattern_not_found")
     no_token = httpx.post(f"{server.base_url}/api/runs/{uuid.uuid4()}/cancel")
     assert no_token.status_code == 401
+
+
+PROBE_DAY = "2031-01-02"      # a day no seed price has: the probe's writes are found by it
+
+
+def _probe_pattern(then: str) -> dict:
+    """Under a shipped pattern's id (its input model applies): refresh one price from FMP (a
+    write), then `then` (a capability reading Polygon)."""
+    return {"news_impact_analysis": {"inputs": {"portfolio_id": {"type": "uuid", "required": True},
+                                                "symbol": {"type": "string"}},
+                                     "steps": [
+        {"id": "refresh", "capability": "data_harvester.refresh_prices",
+         "args": {"symbols": ["{{inputs.symbol}}"], "asof_date": PROBE_DAY}, "as": "refresh"},
+        {"id": "news", "capability": then, "args": {"symbol": "{{inputs.symbol}}"}, "as": "news"}]}}
+
+
+def _probe_rows(database_url: str) -> int:
+    from runbook.pg import connect
+    with connect(database_url) as conn:
+        return conn.execute("SELECT (SELECT count(*) FROM prices WHERE asof_date = %s)"
+                            " + (SELECT count(*) FROM pricing_packs WHERE date = %s)",
+                            (PROBE_DAY, PROBE_DAY)).fetchone()[0]
+
+
+def test_a_failing_step_rolls_back_the_writes_before_it(week3_target, staging):
+    from runbook.expectations.week3.probe import probe_api
+    _on(staging, "week3-day3-4")
+    sample = sample_inputs(staging.database_url)
+    inputs = {"portfolio_id": sample["portfolio_id"], "symbol": sample["symbol"]}
+    stand_in = upstream(staging)
+    assert _probe_rows(staging.database_url) == 0
+    with probe_api(staging, _probe_pattern("data_harvester.fetch_provider_news")) as server:
+        stand_in.set_fault("polygon", status=500)
+        try:
+            failed = execute(server, "news_impact_analysis", inputs)
+        finally:
+            stand_in.heal("polygon")
+        assert failed.status_code == 500 and failed.json()["error"]["details"]["step"] == "news", failed.text
+        assert [e["provider"] for e in stand_in.log()][:1] == ["fmp"]      # the write happened first
+        assert _probe_rows(staging.database_url) == 0                      # ... and was rolled back
+        ok = execute(server, "news_impact_analysis", inputs)
+        assert ok.status_code == 200 and ok.json()["data"]["refresh"]["written"] == 1, ok.text
+    assert _probe_rows(staging.database_url) == 2                          # committed: price + pack
+    from runbook.pg import connect
+    with connect(staging.database_url) as conn:
+        conn.execute("DELETE FROM prices WHERE asof_date = %s", (PROBE_DAY,))
+        conn.execute("DELETE FROM pricing_packs WHERE date = %s", (PROBE_DAY,))
+
+
+def test_invalid_patterns_input_and_an_open_circuit_answer_in_the_contract(week3_target, staging):
+    server = _on(staging, "week3-day3-4")
+    portfolio = sample_inputs(staging.database_url)["portfolio_id"]
+    validate = httpx.post(f"{server.base_url}/api/patterns/validate", headers=server.headers(), json={
+        "spec": {"steps": [{"id": "a", "capability": "financial_analyst.get_valued_positions",
+                            "args": {"positions": "{{later.rows}}"}}]}})
+    assert validate.status_code == 200
+    assert [(e["code"], e["step"]) for e in validate.json()["errors"]] == [("undefined_reference", "a")]
+    bad = httpx.post(f"{server.base_url}/api/patterns/portfolio_overview/execute", headers=server.headers(),
+                     json={"inputs": [1]})
+    assert_error_shape(bad, 422, "invalid_request")
+    assert bad.json()["error"]["details"]["fields"][0]["field"] == "inputs"
+
+    stand_in = upstream(staging)
+    providers = httpx.get(f"{server.base_url}/api/providers", headers=server.headers()).json()
+    threshold = providers["polygon"]["circuit"]["failure_threshold"]
+    assert providers["polygon"]["circuit"]["state"] == "closed"
+    stand_in.set_fault("polygon", status=500)
+    try:
+        answers = [execute(server, "news_impact_analysis", {"portfolio_id": portfolio}) for _ in range(3)]
+        reached = len(stand_in.log("polygon"))
+        state = httpx.get(f"{server.base_url}/api/providers", headers=server.headers()).json()["polygon"]
+    finally:
+        stand_in.heal("polygon")
+    assert reached == threshold                          # then nothing reached the provider
+    assert answers[-1].status_code == 503
+    assert_error_shape(answers[-1], 503, "provider_unavailable")
+    assert state["circuit"]["state"] == "open"
+    time.sleep(state["circuit"]["reset_timeout_s"])
+    assert execute(server, "news_impact_analysis", {"portfolio_id": portfolio}).status_code == 200
+    after = httpx.get(f"{server.base_url}/api/providers", headers=server.headers()).json()["polygon"]
+    assert after["circuit"]["state"] == "closed"
+
+
+def test_errors_logs_and_resources_after_day_5(week3_target, staging):
+    import json
+
+    from runbook.pg import connect
+    server = _on(staging, "week3-day5")
+    portfolio = sample_inputs(staging.database_url)["portfolio_id"]
+    url = server.base_url
+    calls = {
+        401: httpx.get(f"{url}/api/patterns", headers={"X-Request-Id": "probe-401"}),
+        403: httpx.get(f"{url}/api/providers", headers=server.headers(role="analyst")),
+        404: httpx.get(f"{url}/api/no/such/route", headers=server.headers()),
+        405: httpx.delete(f"{url}/api/patterns", headers=server.headers()),
+        422: httpx.post(f"{url}/api/patterns/validate", json={"spec": 3}, headers=server.headers()),
+    }
+    for status, r in calls.items():
+        assert r.status_code == status, (status, r.text)
+        assert set(r.json()["error"]) >= {"code", "message", "request_id", "details"}
+        assert r.json()["error"]["request_id"] == r.headers["X-Request-Id"]
+    assert calls[401].headers["X-Request-Id"] == "probe-401"
+
+    resources = httpx.get(f"{url}/health/resources", headers=server.headers()).json()
+    assert set(resources) == {"open_fds", "threads", "asyncio_tasks", "db_connections"}
+    baseline = resources["db_connections"]["in_use"]
+    stand_in = upstream(staging)
+    stand_in.set_fault("polygon", latency_ms=20_000)
+    try:                                   # a timeout, then a cancellation, while errors come and go
+        assert execute(server, "news_impact_analysis", {"portfolio_id": portfolio}).status_code == 504
+        run_id, answer = str(uuid.uuid4()), {}
+        caller = threading.Thread(target=lambda: answer.update(r=execute(
+            server, "news_impact_analysis", {"portfolio_id": portfolio}, run_id)))
+        caller.start()
+        for _ in range(100):
+            if httpx.get(f"{url}/api/runs/{run_id}", headers=server.headers()).status_code == 200:
+                break
+            time.sleep(0.05)
+        assert httpx.post(f"{url}/api/runs/{run_id}/cancel", headers=server.headers()).status_code == 202
+        caller.join(5)
+        assert answer["r"].status_code == 409
+    finally:
+        stand_in.heal("polygon")
+    for _ in range(20):
+        httpx.get(f"{url}/api/no/such/route", headers=server.headers())
+    assert httpx.get(f"{url}/health/resources", headers=server.headers()).json()["db_connections"]["in_use"] == baseline
+
+    with connect(staging.database_url) as conn:
+        names = {r[0] for r in conn.execute("SELECT application_name FROM pg_stat_activity"
+                                            " WHERE datname = current_database() AND pid <> pg_backend_pid()")}
+    assert "dawsos-api" in names
+
+    lines = server.log_path.read_text().splitlines()
+    since = max(i for i, line in enumerate(lines) if '"probe-401"' in line) if lines else 0
+    recent = [json.loads(line) for line in lines[since:] if line.strip()]        # every line is JSON
+    assert recent and all({"time", "level", "message", "request_id", "pattern_id"} <= set(x) for x in recent)
+    assert any(x["pattern_id"] == "news_impact_analysis" for x in recent)
+    text = "\n".join(lines[since:])
+    assert server.jwt_secret not in text and "apikey=" not in text.replace("apikey=***", "")
