@@ -30,15 +30,19 @@ from runbook.tasks.target.deploy import api, upstream
 
 NAME = "week3:error-shape"
 REQUEST_ID = "X-Request-Id"
-# what an error body must never show: a traceback, a source line, an exception class
-LEAK = re.compile(r"Traceback \(most recent call last\)|File \"[^\"]+\", line \d+|\b[A-Z][A-Za-z0-9]*(?:Error|Exception)\b")
+# what an error body must never show: a traceback, a source line, an exception dumped with its
+# class ("KeyError: 'x'", "ValueError('x')", "<class 'x'>"). A bare class name used as a label
+# (details.error = "TimeoutError") is not a dump.
+LEAK = re.compile(r"Traceback \(most recent call last\)|File \\?\"[^\"]+\\?\", line \d+|<class '"
+                  r"|\b[A-Z][A-Za-z0-9_.]*(?:Error|Exception|Exit|Interrupt)\b(?::\s|\()")
 # the status families the gate must provoke at least once each (400 or 422 for bad input)
 FAMILIES = {"401": (401,), "403": (403,), "404": (404,), "405": (405,), "400/422": (400, 422),
             "5xx": tuple(range(500, 600))}
 NEWS_PATTERN, NEWS_PROVIDER = "news_impact_analysis", "polygon"
-# a probe pattern whose only step calls a real capability with an argument it does not take:
-# the step raises inside the API (an unexpected error, not a client's mistake)
-RAISING_PATTERN = "runbook_probe_step_raises"
+# in the probe API's copy of the patterns, a shipped pattern (the target accepts inputs for its
+# own patterns only) whose one step calls a real capability with a literal id no database
+# accepts: the step raises inside the API (an unexpected error, not a client's mistake)
+RAISING_PATTERN = "portfolio_overview"
 MALFORMED_JSON = b'{"runbook-probe": '
 
 
@@ -149,7 +153,7 @@ def probe_routes(client: httpx.Client, base_url: str, secret: str, openapi: dict
 RAISING_SPEC = {"name": "runbook probe: a step that raises",
                 "inputs": {"portfolio_id": {"type": "uuid", "required": True}},
                 "steps": [{"id": "raises", "capability": "financial_analyst.get_valued_positions",
-                           "args": {"portfolio_id": "{{inputs.portfolio_id}}", "runbook_probe_unexpected": 1},
+                           "args": {"portfolio_id": "runbook-probe-not-a-uuid"},
                            "as": "raises"}],
                 "outputs": ["raises"]}
 

@@ -75,9 +75,13 @@ def read_log(path: Path, settle_s: float = 5.0) -> list[str]:
 
 
 def redact(line: str, planted: dict[str, str]) -> str:
+    """A line fit to show: secrets named, not shown; 200 characters around the first one."""
     for name, value in planted.items():
         line = line.replace(value, f"<{name}>").replace(quote(value, safe=""), f"<{name}>")
-    return mask_url_password(line)[:200]
+    line = mask_url_password(line)
+    first = min((i for i in (line.find(f"<{name}>") for name in planted) if i >= 0), default=0)
+    start = max(0, first - 80)
+    return ("…" if start else "") + line[start:start + 200]
 
 
 def line_problems(lines: list[str], planted: dict[str, str]) -> tuple[list[dict], list[dict]]:

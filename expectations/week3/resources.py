@@ -27,7 +27,7 @@ import psutil
 
 from runbook.context import RunContext
 from runbook.errors import RunbookError
-from runbook.expectations.smoke import load_pattern, sample_inputs
+from runbook.expectations.smoke import declared_inputs, load_pattern, sample_inputs
 from runbook.gate_registry import gate
 from runbook.gate_result import GateResult
 from runbook.pg import connect
@@ -134,6 +134,7 @@ class Load:
 
     def __init__(self, probe: Probe, inputs: dict, timeout_s: float):
         self.probe, self.inputs, self.timeout_s = probe, inputs, timeout_s
+        self.normal_inputs = declared_inputs(load_pattern(probe.ctx.deploy_dir, NORMAL_PATTERN), inputs)
         self.answers: Counter = Counter()
 
     def _execute(self, pattern: str, inputs: dict, headers: dict, timeout: float | None = None) -> int | str:
@@ -146,7 +147,7 @@ class Load:
             return "client hung up"
 
     def normal(self) -> int | str:
-        return self._execute(NORMAL_PATTERN, self.inputs, self.probe.headers)
+        return self._execute(NORMAL_PATTERN, self.normal_inputs, self.probe.headers)
 
     def news(self) -> int | str:
         return self._execute(NEWS_PATTERN, {"portfolio_id": self.inputs["portfolio_id"]}, self.probe.headers)
@@ -193,7 +194,8 @@ class Load:
             control.heal(NEWS_PROVIDER)
 
     def unfired(self) -> list[str]:
-        wanted = {"cancelled": 409, "abandoned": "client hung up", "timed out": 504}
+        wanted = {"cancelled": 409, "abandoned": "client hung up", "timed out": 504,
+                  "normal and client errors": 200, "warm-up": 200}
         return [f"{kind}: no run answered {status}" for kind, status in wanted.items()
                 if not self.answers[(kind, status)]]
 
