@@ -173,3 +173,25 @@ def test_the_secret_search_finds_a_secret_in_any_line_form():
         (2, "secret POLYGON_API_KEY in the log"), (3, "secret POLYGON_API_KEY in the log"), (3, "not a JSON object")]
     assert all(key not in p["text"] and "<POLYGON_API_KEY>" in p["text"] for p in problems)
     assert len(records) == 2
+
+
+# -- the flow -------------------------------------------------------------------------------------
+
+@pytest.mark.usefixtures("prefect_server")
+def test_flow_on_staging_is_green_and_ticks_the_standup(week3_target, slack_standin):
+    from runbook.flows.standup import collect
+    from runbook.flows.week3.day5 import error_handling
+
+    ctx = build_context("test-week3-day5", "staging", uuid.uuid4().hex)
+    deploy(ctx, at(week3_target, BEFORE))            # staging runs Days 3-4, as the plan leaves it
+    shutdown(ctx)
+    out = error_handling(environment="staging")      # change_ref: plan/week3-day5
+    assert out.status == "completed"
+    assert ["code:change-set", "gate:error-shape", "gate:logging", "gate:resources", "smoke"] == [
+        s for s in out.applied if s.startswith(("code:", "gate:", "smoke")) and s != "smoke:baseline"]
+    deployed = week3_target.deploy["staging"]
+    assert git_ops.git(deployed, "rev-parse", "HEAD^2") == at(week3_target, CHANGE_SET)
+    assert slack_standin.requests == []
+    ticked = collect(None, since_last=False).ticked()
+    assert {t for k, t in ticked if k == "week3-day5"} == {
+        "Error handling standardized", "Logging standardized", "Resources back to baseline"}
