@@ -1,18 +1,10 @@
-"""Week 3 gates (being written): each fails closed until it is."""
+"""Week 3 Day 5 gates (Error Handling Standardization), one module each: the error shape on
+every route and status (error_shape.py), JSON logs without secrets (json_logs.py), resources
+back to baseline after errors, timeouts and cancellations (resources.py)."""
 from __future__ import annotations
 
-from runbook.context import RunContext
-from runbook.gate_result import GateResult
+from runbook.expectations.week3.error_shape import error_shape_check
+from runbook.expectations.week3.json_logs import logging_check
+from runbook.expectations.week3.resources import resources_check
 
-
-
-def error_shape_check(ctx: RunContext) -> GateResult:
-    return GateResult("error-shape", False, "not written yet", observed="no check", expected="a check")
-
-
-def logging_check(ctx: RunContext) -> GateResult:
-    return GateResult("logging", False, "not written yet", observed="no check", expected="a check")
-
-
-def resources_check(ctx: RunContext) -> GateResult:
-    return GateResult("resources", False, "not written yet", observed="no check", expected="a check")
+__all__ = ["error_shape_check", "logging_check", "resources_check"]
