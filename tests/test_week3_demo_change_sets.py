@@ -1,0 +1,134 @@
+"""The demo's Week 3 change sets, as the team ships them: each, in order, merges onto what
+staging runs, passes the target's own tests on the merge result (the change-set gates), and
+keeps the 13 patterns and every other route working (the smoke) — then the contract the Week 3
+gates observe, probed over HTTP against the merged code: a run past its timeout answers 504, a
+cancelled run 409 with its provider request closed, an unknown run 404 in the error shape.
+Real git, real PostgreSQL, the real demo API and the upstream stand-in."""
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+
+import httpx
+import pytest
+
+from runbook.context import build_context
+from runbook.demo.change_sets import CHANGE_SETS
+from runbook.expectations.change_set import change_set_gates
+from runbook.expectations.smoke import sample_inputs, smoke
+from runbook.tasks.code import git_ops
+from runbook.tasks.target.deploy import api, deploy, shutdown, upstream
+
+SHIPPED = [cs for cs in CHANGE_SETS if cs.patches]
+
+
+def execute(server, pattern_id: str, inputs: dict, run_id: str | None = None, timeout: float = 30):
+    headers = {**server.headers(), **({"X-Run-Id": run_id} if run_id else {})}
+    return httpx.post(f"{server.base_url}/api/patterns/{pattern_id}/execute", json={"inputs": inputs},
+                      headers=headers, timeout=timeout)
+
+
+def assert_error_shape(r: httpx.Response, status: int, code: str) -> None:
+    assert r.status_code == status, r.text[:300]
+    error = r.json()["error"]
+    assert set(error) >= {"code", "message", "request_id", "details"}
+    assert error["code"] == code
+    assert error["request_id"] == r.headers["X-Request-Id"]
+
+
+def test_the_first_change_set_is_shipped():
+    assert [cs.name for cs in SHIPPED][:1] == ["week3-day1-2"]
+
+
+@pytest.fixture
+def staging(week3_target):
+    ctx = build_context("t", "staging", f"cs-{uuid.uuid4().hex[:8]}")
+    yield ctx
+    shutdown(ctx)
+
+
+def test_each_change_set_merges_passes_its_tests_and_keeps_every_pattern(week3_target, staging):
+    ctx = staging
+    for cs in SHIPPED:
+        ctx.parameters = {"change_ref": cs.branch}
+        gates = change_set_gates(ctx)
+        assert [(g.name, g.passed) for g in gates] == [
+            ("change-set:ref", True), ("change-set:merges-cleanly", True), ("change-set:target-tests", True)
+        ], [(g.name, g.observed, g.details.get("output_tail", "")[-1500:]) for g in gates if not g.passed]
+        merged = git_ops.merge(ctx.deploy_dir, cs.branch, f"merge the team's change set {cs.branch}")
+        deploy(ctx, merged)
+        server = api(ctx)
+        assert server.served_commit() == merged
+        result, runs = smoke(server.base_url, ctx.deploy_dir, ctx.database_url, server.headers())
+        assert result.passed, (cs.name, result.sample)
+        assert {r.pattern for r in runs} >= {"GET /api/runs/{run_id}", "POST /api/runs/{run_id}/cancel"}
+
+
+def _on(ctx, name: str):
+    """Staging runs change set `name` (merged onto the Weeks 0-1 code); its API."""
+    cs = next(c for c in SHIPPED if c.name == name)
+    deploy(ctx, git_ops.merge(ctx.deploy_dir, cs.branch, f"merge {cs.branch}"))
+    return api(ctx)
+
+
+def test_a_run_past_its_timeout_answers_504_within_a_second_of_it(week3_target, staging):
+    server = _on(staging, "week3-day1-2")
+    portfolio = sample_inputs(staging.database_url)["portfolio_id"]
+    stand_in = upstream(staging)
+    stand_in.set_fault("polygon", latency_ms=20_000)      # news_impact_analysis declares 5 s
+    try:
+        start = time.monotonic()
+        r = execute(server, "news_impact_analysis", {"portfolio_id": portfolio})
+        elapsed = time.monotonic() - start
+    finally:
+        stand_in.heal("polygon")
+    assert_error_shape(r, 504, "pattern_timeout")
+    assert r.json()["error"]["details"]["timeout_s"] == 5
+    assert elapsed < 5 + 1, elapsed                        # the contract's bound
+    ok = execute(server, "news_impact_analysis", {"portfolio_id": portfolio})
+    assert ok.status_code == 200 and ok.json()["timeout_s"] == 5
+    assert execute(server, "portfolio_overview", {"portfolio_id": portfolio}).json()["timeout_s"] == 30
+
+
+def test_a_cancelled_run_answers_409_and_closes_its_provider_request(week3_target, staging):
+    server = _on(staging, "week3-day1-2")
+    portfolio = sample_inputs(staging.database_url)["portfolio_id"]
+    stand_in = upstream(staging)
+    run_id = str(uuid.uuid4())
+    answer: dict = {}
+    stand_in.set_fault("polygon", latency_ms=4_000)
+    try:
+        caller = threading.Thread(target=lambda: answer.update(r=execute(
+            server, "news_impact_analysis", {"portfolio_id": portfolio}, run_id)))
+        caller.start()
+        for _ in range(100):          # the run reaches the slowed provider
+            if stand_in.inflight()["polygon"]:
+                break
+            time.sleep(0.05)
+        state = httpx.get(f"{server.base_url}/api/runs/{run_id}", headers=server.headers())
+        assert state.json() == {"run_id": run_id, "pattern_id": "news_impact_analysis", "status": "running"}
+        cancelled_at = time.monotonic()
+        cancel = httpx.post(f"{server.base_url}/api/runs/{run_id}/cancel", headers=server.headers())
+        assert cancel.status_code == 202, cancel.text
+        caller.join(5)
+        ended_after = time.monotonic() - cancelled_at
+    finally:
+        stand_in.heal("polygon")
+    assert_error_shape(answer["r"], 409, "pattern_cancelled")
+    assert ended_after < 1 + 0.5, ended_after              # the contract's bound (+ the poll)
+    assert stand_in.inflight()["polygon"] == 0
+    assert [e["status"] for e in stand_in.log("polygon")][-1] == "client-closed"
+    after = httpx.get(f"{server.base_url}/api/runs/{run_id}", headers=server.headers())
+    assert after.json()["status"] == "cancelled"
+
+
+def test_unknown_runs_and_patterns_answer_404_in_the_error_shape(week3_target, staging):
+    server = _on(staging, "week3-day1-2")
+    rid = f"probe-{uuid.uuid4().hex[:8]}"
+    r = httpx.get(f"{server.base_url}/api/runs/{uuid.uuid4()}", headers={**server.headers(), "X-Request-Id": rid})
+    assert_error_shape(r, 404, "run_not_found")
+    assert r.headers["X-Request-Id"] == rid
+    assert_error_shape(execute(server, "no_such_pattern", {}), 404, "pattern_not_found")
+    no_token = httpx.post(f"{server.base_url}/api/runs/{uuid.uuid4()}/cancel")
+    assert no_token.status_code == 401
