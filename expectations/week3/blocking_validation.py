@@ -21,7 +21,15 @@ from pathlib import Path
 
 from runbook.context import RunContext
 from runbook.expectations.smoke import load_pattern, pattern_ids
-from runbook.expectations.week3.calls import Answer, call, error_details, execute, verdict
+from runbook.expectations.week3.calls import (
+    PROBE_IDS,
+    PROBE_INPUTS,
+    Answer,
+    call,
+    error_details,
+    execute,
+    verdict,
+)
 from runbook.expectations.week3.probe import error_code, probe_api
 from runbook.expectations.week3.probe_prices import (
     ProbeDay,
@@ -37,14 +45,14 @@ from runbook.tasks.target.deploy import api, ensure_deployed, upstream
 
 NAME = "week3:blocking-validation"
 VALIDATE_ROUTE = "/api/patterns/validate"
-INVALID, CANARY, WARNED = "runbook_probe_invalid", "runbook_probe_valid_canary", "runbook_probe_warned"
+INVALID, CANARY, WARNED = PROBE_IDS
 # what the invalid probe's validation must list: (code, step)
 CRITICAL = {("unknown_capability", "unknown_capability"), ("undefined_reference", "undefined_reference")}
 
 
 def invalid_spec(probe: ProbeDay) -> dict:
     """A valid writing first step, then one step per critical error (named after its code)."""
-    return {"name": "runbook probe: critical errors", "inputs": {}, "steps": [
+    return {"name": "runbook probe: critical errors", "inputs": PROBE_INPUTS, "steps": [
         probe.refresh_step(),
         {"id": "unknown_capability", "capability": "data_harvester.runbook_probe_no_such_capability",
          "args": {}, "as": "unknown_capability"},
@@ -59,7 +67,7 @@ def warned_spec(probe: ProbeDay) -> dict:
     no one reads or lists."""
     news = {"capability": "data_harvester.fetch_provider_news", "args": {"symbol": probe.symbols[0], "limit": 1}}
     return {"name": "runbook probe: warnings only",
-            "inputs": {"runbook_probe_unused": {"type": "string", "required": False}},
+            "inputs": {**PROBE_INPUTS, "runbook_probe_unused": {"type": "string", "required": False}},
             "steps": [{"id": "news", "as": "news", **news}, {"id": "unread", "as": "unread", **news}],
             "outputs": ["news"]}
 
@@ -111,7 +119,7 @@ def _check_refused_before_steps(ctx: RunContext, server: ApiServer, probe: Probe
     then the canary shows a step that runs is seen (rows and FMP call)."""
     stand_in = upstream(ctx)
     since = time.time()
-    answer = execute(server, INVALID)
+    answer = execute(server, INVALID, probe.portfolio_id)
     time.sleep(0.2)                           # a step still running would show by now
     observed["execute invalid"] = answer.status
     listed = _listed(error_details(answer.body).get("errors"))
@@ -124,7 +132,7 @@ def _check_refused_before_steps(ctx: RunContext, server: ApiServer, probe: Probe
         problems.append({"probe": "execute invalid", "problem": f"a step ran: probe-day rows {rows}, "
                          f"{len(calls)} FMP price call(s)"})
     since = time.time()
-    canary = execute(server, CANARY)
+    canary = execute(server, CANARY, probe.portfolio_id)
     rows, calls = rows_of(ctx.database_url, probe.day), price_calls(stand_in.log(), since)
     observed["canary"] = {"status": canary.status, "rows": rows, "fmp_calls": len(calls)}
     if canary.status != 200 or not rows["prices"] or not calls:
@@ -148,7 +156,7 @@ def _check_warnings_do_not_block(server: ApiServer, probe: ProbeDay, problems: l
         problems.append({"probe": "warnings only", "problem": "the validator reported no warning for the "
                          "probe spec: that warnings do not block was not exercised"})
         return
-    run = execute(server, WARNED)
+    run = execute(server, WARNED, probe.portfolio_id)
     observed["execute warned"] = run.status
     if run.status != 200:
         problems.append({"probe": "warnings only", "problem": f"a spec with warnings only did not run: {run.short()}"})
@@ -167,7 +175,7 @@ def blocking_validation_gate(ctx: RunContext) -> GateResult:
     probe = probe_day(ctx.database_url)
     observed["probe_day"] = probe.day.isoformat()
     specs = {INVALID: invalid_spec(probe), WARNED: warned_spec(probe),
-             CANARY: {"name": "runbook probe: canary", "inputs": {}, "steps": [probe.refresh_step()]}}
+             CANARY: {"name": "runbook probe: canary", "inputs": PROBE_INPUTS, "steps": [probe.refresh_step()]}}
     try:
         server = api(ctx)
         _check_validate_route(server, probe, problems)

@@ -19,6 +19,7 @@ from collections import Counter
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis import GenerationMode
+from schemathesis.core import NotSet
 
 from runbook.context import RunContext
 from runbook.expectations.week3.calls import error_details, verdict
@@ -61,6 +62,11 @@ def response_problem(status: int, body: object) -> str | None:
     return None
 
 
+def _described(case) -> str:
+    body = "" if isinstance(case.body, NotSet) else f" body={str(case.body)[:120]}"
+    return f"{case.method} {case.formatted_path}" + (f" query={case.query}" if case.query else "") + body
+
+
 def _fuzz(operation, mode: GenerationMode, base_url: str, headers: dict, writes: bool,
           statuses: Counter, problems: list[dict]) -> int:
     """Send CASES_PER_ROUTE cases of one operation and mode; the number sent."""
@@ -86,7 +92,7 @@ def _fuzz(operation, mode: GenerationMode, base_url: str, headers: dict, writes:
             problem = f"an invalid case was accepted (HTTP {response.status_code})"
         if problem and sum(p["route"] == route for p in problems) < 3:
             problems.append({"route": route, "mode": mode.value, "problem": problem,
-                             "case": f"{case.method} {case.formatted_path} query={case.query} body={str(case.body)[:120]}"})
+                             "case": _described(case)})
 
     send()
     return sent

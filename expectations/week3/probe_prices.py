@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from runbook.errors import RunbookError
+from runbook.expectations.smoke import sample_inputs
 from runbook.pg import connect
 
 REFRESH_CAPABILITY = "data_harvester.refresh_prices"
@@ -22,10 +23,11 @@ FMP_PRICES_PATH = "/api/v3/historical-price-full/"   # the stand-in logs FMP's p
 class ProbeDay:
     day: date
     symbols: tuple[str, ...]
+    portfolio_id: str          # the probe patterns' one input (they write nothing of it)
 
     def refresh_step(self, step_id: str = "refresh") -> dict:
         return {"id": step_id, "capability": REFRESH_CAPABILITY, "as": step_id,
-                "args": {"symbols": list(self.symbols), "price_date": self.day.isoformat()}}
+                "args": {"symbols": list(self.symbols), "asof_date": self.day.isoformat()}}
 
 
 def _rows(conn, day: date) -> dict[str, int]:
@@ -41,14 +43,14 @@ def probe_day(database_url: str, symbols: int = 2) -> ProbeDay:
     rng = random.Random()
     with connect(database_url) as conn:
         found = [r[0] for r in conn.execute(
-            "SELECT symbol FROM securities WHERE symbol ~ '^[A-Z.]+$' ORDER BY symbol LIMIT %s",
+            "SELECT symbol FROM securities WHERE symbol ~ '^[A-Z0-9.]+$' ORDER BY symbol LIMIT %s",
             (symbols,)).fetchall()]
         if not found:
-            raise RunbookError("no security with a plain ticker symbol: the probe has nothing to price")
+            raise RunbookError("no security with a ticker symbol (letters, digits, dots): the probe has nothing to price")
         for _ in range(50):
             day = date(1900, 1, 1) + timedelta(days=rng.randrange(50 * 365))
             if day.weekday() < 5 and not any(_rows(conn, day).values()):
-                return ProbeDay(day, tuple(found))
+                return ProbeDay(day, tuple(found), sample_inputs(database_url)["portfolio_id"])
     raise RunbookError("no free probe day found in 1900-1949 (50 tries)")
 
 

@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from itertools import pairwise
 
 from runbook.context import RunContext
-from runbook.expectations.week3.calls import Answer, call, execute, verdict
+from runbook.expectations.week3.calls import PROBE_IDS, PROBE_INPUTS, Answer, call, execute, verdict
 from runbook.expectations.week3.probe import error_code, probe_api
 from runbook.expectations.week3.probe_prices import probe_day
 from runbook.gate_registry import gate
@@ -36,7 +36,7 @@ from runbook.tasks.target.upstream import UpstreamControl
 NAME = "week3:rate-limiting"
 PROVIDERS_ROUTE = "/api/providers"
 PROVIDER = "polygon"
-PATTERN = "runbook_probe_provider_call"
+PATTERN = PROBE_IDS[0]
 JITTER_S = 0.02          # arrivals may bunch this much closer than they were sent
 AT_ONCE_S = 1.0          # an open circuit answers within this
 MAX_BURST_RUNS = 80
@@ -61,11 +61,12 @@ def gaps(entries: list[dict]) -> list[float]:
 class _Probe:
     """The probe API, the stand-in, and the provider's settings as the service reports them."""
 
-    def __init__(self, server: ApiServer, stand_in: UpstreamControl, config: dict):
+    def __init__(self, server: ApiServer, stand_in: UpstreamControl, config: dict, portfolio_id: str):
         self.server, self.stand_in, self.config = server, stand_in, config
+        self.portfolio_id = portfolio_id
 
     def run(self) -> Answer:
-        return execute(self.server, PATTERN)
+        return execute(self.server, PATTERN, self.portfolio_id)
 
     def arrivals(self, since: float) -> list[dict]:
         return [e for e in self.stand_in.log(PROVIDER) if e["started"] >= since]
@@ -200,10 +201,10 @@ def rate_limiting_gate(ctx: RunContext) -> GateResult:
     expectation = ("provider calls within rate_per_s + burst per second; Retry-After honoured; "
                    "exponential backoff; the circuit opens, refuses at once, and closes on recovery")
     stand_in = upstream(ctx)
-    symbol = probe_day(ctx.database_url).symbols[0]
-    spec = {"name": "runbook probe: one Polygon call", "inputs": {}, "steps": [
+    day = probe_day(ctx.database_url)
+    spec = {"name": "runbook probe: one Polygon call", "inputs": PROBE_INPUTS, "steps": [
         {"id": "news", "capability": "data_harvester.fetch_provider_news", "as": "news",
-         "args": {"symbol": symbol, "limit": 1}}]}
+         "args": {"symbol": day.symbols[0], "limit": 1}}]}
     try:
         with probe_api(ctx, {PATTERN: spec}) as server:
             config, why = _config(server)
@@ -211,7 +212,7 @@ def rate_limiting_gate(ctx: RunContext) -> GateResult:
                 problems.append({"check": "config", "problem": why})
                 return verdict(NAME, expectation, problems, observed)
             observed["config"] = {k: config[k] for k in ("rate_per_s", "burst", "retry")}
-            probe = _Probe(server, stand_in, config)
+            probe = _Probe(server, stand_in, config, day.portfolio_id)
             try:
                 for check in (_check_rate, _check_retry_after, _check_backoff, _check_circuit):
                     check(probe, problems, observed)

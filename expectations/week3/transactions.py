@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 
 from runbook.context import RunContext
-from runbook.expectations.week3.calls import execute, verdict
+from runbook.expectations.week3.calls import PROBE_IDS, PROBE_INPUTS, execute, verdict
 from runbook.expectations.week3.probe import probe_api
 from runbook.expectations.week3.probe_prices import price_calls, probe_day, remove_rows, rows_of
 from runbook.gate_registry import gate
@@ -23,7 +23,7 @@ from runbook.gate_result import GateResult
 from runbook.tasks.target.deploy import upstream
 
 NAME = "week3:transactions"
-PATTERN = "runbook_probe_transaction"
+PATTERN = PROBE_IDS[0]
 FAILING_PROVIDER = "polygon"
 
 
@@ -39,13 +39,13 @@ def transactions_gate(ctx: RunContext) -> GateResult:
     stand_in = upstream(ctx)
     probe = probe_day(ctx.database_url)
     observed["probe_day"] = probe.day.isoformat()
-    spec = {"name": "runbook probe: write then fail", "inputs": {}, "steps": [
+    spec = {"name": "runbook probe: write then fail", "inputs": PROBE_INPUTS, "steps": [
         probe.refresh_step(),
         {"id": "news", "capability": "data_harvester.fetch_provider_news", "as": "news",
          "args": {"symbol": probe.symbols[0], "limit": 1}}]}
     try:
         with probe_api(ctx, {PATTERN: spec}) as server:
-            healthy = execute(server, PATTERN)
+            healthy = execute(server, PATTERN, probe.portfolio_id)
             rows = rows_of(ctx.database_url, probe.day)
             observed["provider healthy"] = {"status": healthy.status, "rows": rows}
             if healthy.status != 200 or not rows["prices"]:
@@ -55,7 +55,7 @@ def transactions_gate(ctx: RunContext) -> GateResult:
 
             stand_in.set_fault(FAILING_PROVIDER, status=500)
             since = time.time()
-            failed = execute(server, PATTERN)
+            failed = execute(server, PATTERN, probe.portfolio_id)
             rows = rows_of(ctx.database_url, probe.day)
             step1 = price_calls(stand_in.log(), since)
             step2 = [e for e in stand_in.log(FAILING_PROVIDER) if e["started"] >= since]
