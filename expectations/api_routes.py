@@ -134,11 +134,22 @@ def _cancel_run(client, base_url, path, headers, _database_url, lot):
     return _with_run(client, base_url, path, headers, lot, "post")
 
 
+def _validate_pattern(client, base_url, path, headers, _database_url, _lot):
+    """A pattern spec with an unknown capability is reported invalid, naming it (Week 3)."""
+    spec = {"id": "runbook_smoke", "steps": [{"id": "one", "capability": "runbook_smoke.none", "args": {}}]}
+    r = client.post(base_url + path, json={"spec": spec}, headers=headers)
+    if r.status_code != 200:
+        return r, ""
+    codes = [e.get("code") for e in (r.json() or {}).get("errors", [])]
+    return r, "" if codes == ["unknown_capability"] else f"expected one unknown_capability error, got {r.text[:120]}"
+
+
 # (method, path template) -> the scenario that calls it and checks what follows
 WriteScenario = Callable[[httpx.Client, str, str, dict, str, SmokeLot], tuple[httpx.Response, str]]
 WRITE_SCENARIOS: dict[tuple[str, str], WriteScenario] = {
     ("post", "/api/portfolios/{portfolio_id}/sell"): _sell,
     ("post", "/api/runs/{run_id}/cancel"): _cancel_run,
+    ("post", "/api/patterns/validate"): _validate_pattern,
 }
 # reads that need something made first
 READ_SCENARIOS: dict[tuple[str, str], WriteScenario] = {

@@ -117,6 +117,9 @@ def test_a_cancelled_run_answers_409_and_closes_its_provider_request(week3_targe
         stand_in.heal("polygon")
     assert_error_shape(answer["r"], 409, "pattern_cancelled")
     assert ended_after < 1 + 0.5, ended_after              # the contract's bound (+ the poll)
+    deadline = time.monotonic() + 2          # the stand-in notices the hang-up on its next poll
+    while stand_in.inflight()["polygon"] and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert stand_in.inflight()["polygon"] == 0
     assert [e["status"] for e in stand_in.log("polygon")][-1] == "client-closed"
     after = httpx.get(f"{server.base_url}/api/runs/{run_id}", headers=server.headers())
@@ -132,3 +135,84 @@ def test_unknown_runs_and_patterns_answer_404_in_the_error_shape(week3_target, s
     assert_error_shape(execute(server, "no_such_pattern", {}), 404, "pattern_not_found")
     no_token = httpx.post(f"{server.base_url}/api/runs/{uuid.uuid4()}/cancel")
     assert no_token.status_code == 401
+
+
+PROBE_DAY = "2031-01-02"      # a day no seed price has: the probe's writes are found by it
+
+
+def _probe_pattern(then: str) -> dict:
+    """Under a shipped pattern's id (its input model applies): refresh one price from FMP (a
+    write), then `then` (a capability reading Polygon)."""
+    return {"news_impact_analysis": {"inputs": {"portfolio_id": {"type": "uuid", "required": True},
+                                                "symbol": {"type": "string"}},
+                                     "steps": [
+        {"id": "refresh", "capability": "data_harvester.refresh_prices",
+         "args": {"symbols": ["{{inputs.symbol}}"], "asof_date": PROBE_DAY}, "as": "refresh"},
+        {"id": "news", "capability": then, "args": {"symbol": "{{inputs.symbol}}"}, "as": "news"}]}}
+
+
+def _probe_rows(database_url: str) -> int:
+    from runbook.pg import connect
+    with connect(database_url) as conn:
+        return conn.execute("SELECT (SELECT count(*) FROM prices WHERE asof_date = %s)"
+                            " + (SELECT count(*) FROM pricing_packs WHERE date = %s)",
+                            (PROBE_DAY, PROBE_DAY)).fetchone()[0]
+
+
+def test_a_failing_step_rolls_back_the_writes_before_it(week3_target, staging):
+    from runbook.expectations.week3.probe import probe_api
+    _on(staging, "week3-day3-4")
+    sample = sample_inputs(staging.database_url)
+    inputs = {"portfolio_id": sample["portfolio_id"], "symbol": sample["symbol"]}
+    stand_in = upstream(staging)
+    assert _probe_rows(staging.database_url) == 0
+    with probe_api(staging, _probe_pattern("data_harvester.fetch_provider_news")) as server:
+        stand_in.set_fault("polygon", status=500)
+        try:
+            failed = execute(server, "news_impact_analysis", inputs)
+        finally:
+            stand_in.heal("polygon")
+        assert failed.status_code == 500 and failed.json()["error"]["details"]["step"] == "news", failed.text
+        assert [e["provider"] for e in stand_in.log()][:1] == ["fmp"]      # the write happened first
+        assert _probe_rows(staging.database_url) == 0                      # ... and was rolled back
+        ok = execute(server, "news_impact_analysis", inputs)
+        assert ok.status_code == 200 and ok.json()["data"]["refresh"]["written"] == 1, ok.text
+    assert _probe_rows(staging.database_url) == 2                          # committed: price + pack
+    from runbook.pg import connect
+    with connect(staging.database_url) as conn:
+        conn.execute("DELETE FROM prices WHERE asof_date = %s", (PROBE_DAY,))
+        conn.execute("DELETE FROM pricing_packs WHERE date = %s", (PROBE_DAY,))
+
+
+def test_invalid_patterns_input_and_an_open_circuit_answer_in_the_contract(week3_target, staging):
+    server = _on(staging, "week3-day3-4")
+    portfolio = sample_inputs(staging.database_url)["portfolio_id"]
+    validate = httpx.post(f"{server.base_url}/api/patterns/validate", headers=server.headers(), json={
+        "spec": {"steps": [{"id": "a", "capability": "financial_analyst.get_valued_positions",
+                            "args": {"positions": "{{later.rows}}"}}]}})
+    assert validate.status_code == 200
+    assert [(e["code"], e["step"]) for e in validate.json()["errors"]] == [("undefined_reference", "a")]
+    bad = httpx.post(f"{server.base_url}/api/patterns/portfolio_overview/execute", headers=server.headers(),
+                     json={"inputs": [1]})
+    assert_error_shape(bad, 422, "invalid_request")
+    assert bad.json()["error"]["details"]["fields"][0]["field"] == "inputs"
+
+    stand_in = upstream(staging)
+    providers = httpx.get(f"{server.base_url}/api/providers", headers=server.headers()).json()
+    threshold = providers["polygon"]["circuit"]["failure_threshold"]
+    assert providers["polygon"]["circuit"]["state"] == "closed"
+    stand_in.set_fault("polygon", status=500)
+    try:
+        answers = [execute(server, "news_impact_analysis", {"portfolio_id": portfolio}) for _ in range(3)]
+        reached = len(stand_in.log("polygon"))
+        state = httpx.get(f"{server.base_url}/api/providers", headers=server.headers()).json()["polygon"]
+    finally:
+        stand_in.heal("polygon")
+    assert reached == threshold                          # then nothing reached the provider
+    assert answers[-1].status_code == 503
+    assert_error_shape(answers[-1], 503, "provider_unavailable")
+    assert state["circuit"]["state"] == "open"
+    time.sleep(state["circuit"]["reset_timeout_s"])
+    assert execute(server, "news_impact_analysis", {"portfolio_id": portfolio}).status_code == 200
+    after = httpx.get(f"{server.base_url}/api/providers", headers=server.headers()).json()["polygon"]
+    assert after["circuit"]["state"] == "closed"
