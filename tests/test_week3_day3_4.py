@@ -85,3 +85,12 @@ def test_the_flow_on_staging_after_days_1_2_is_green_and_ticks_the_standup(week3
     assert {t for k, t in ticked if k == "week3-day3-4"} == {
         "Validation blocking errors", "Transaction management working",
         "Input validation at API boundaries", "Rate limiting on external APIs"}
+
+
+def test_every_gate_passes_on_the_change_set(staging):
+    on(staging, "plan/week3-day1-2", "plan/week3-day3-4")
+    results = {name: check(staging) for name, check in GATES.items()}
+    for n, r in results.items():
+        print(n, r.observed, r.sample[:4])
+    assert {name: r.passed for name, r in results.items()} == dict.fromkeys(GATES, True)
+    no_probe_rows_left(staging)

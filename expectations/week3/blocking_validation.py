@@ -63,13 +63,13 @@ def invalid_spec(probe: ProbeDay) -> dict:
 
 
 def warned_spec(probe: ProbeDay) -> dict:
-    """Likely warnings, no critical error: a declared input no step reads, a step whose output
-    no one reads or lists."""
-    news = {"capability": "data_harvester.fetch_provider_news", "args": {"symbol": probe.symbols[0], "limit": 1}}
-    return {"name": "runbook probe: warnings only",
-            "inputs": {**PROBE_INPUTS, "runbook_probe_unused": {"type": "string", "required": False}},
-            "steps": [{"id": "news", "as": "news", **news}, {"id": "unread", "as": "unread", **news}],
-            "outputs": ["news"]}
+    """Warnings, no critical error: two steps write one output name, and `outputs` lists one
+    that no step produces (neither changes what runs)."""
+    news = {"capability": "data_harvester.fetch_provider_news", "as": "news",
+            "args": {"symbol": probe.symbols[0], "limit": 1}}
+    return {"name": "runbook probe: warnings only", "inputs": PROBE_INPUTS,
+            "steps": [{"id": "news", **news}, {"id": "news_again", **news}],
+            "outputs": ["news", "runbook_probe_never_produced"]}
 
 
 def _validate(server: ApiServer, spec: dict) -> Answer:
