@@ -216,3 +216,98 @@ def test_invalid_patterns_input_and_an_open_circuit_answer_in_the_contract(week3
     assert execute(server, "news_impact_analysis", {"portfolio_id": portfolio}).status_code == 200
     after = httpx.get(f"{server.base_url}/api/providers", headers=server.headers()).json()["polygon"]
     assert after["circuit"]["state"] == "closed"
+
+
+def test_errors_logs_and_resources_after_day_5(week3_target, staging):
+    import json
+
+    from runbook.pg import connect
+    server = _on(staging, "week3-day5")
+    portfolio = sample_inputs(staging.database_url)["portfolio_id"]
+    url = server.base_url
+    calls = {
+        401: httpx.get(f"{url}/api/patterns", headers={"X-Request-Id": "probe-401"}),
+        403: httpx.get(f"{url}/api/providers", headers=server.headers(role="analyst")),
+        404: httpx.get(f"{url}/api/no/such/route", headers=server.headers()),
+        405: httpx.delete(f"{url}/api/patterns", headers=server.headers()),
+        422: httpx.post(f"{url}/api/patterns/validate", json={"spec": 3}, headers=server.headers()),
+    }
+    for status, r in calls.items():
+        assert r.status_code == status, (status, r.text)
+        assert set(r.json()["error"]) >= {"code", "message", "request_id", "details"}
+        assert r.json()["error"]["request_id"] == r.headers["X-Request-Id"]
+    assert calls[401].headers["X-Request-Id"] == "probe-401"
+
+    resources = httpx.get(f"{url}/health/resources", headers=server.headers()).json()
+    assert set(resources) == {"open_fds", "threads", "asyncio_tasks", "db_connections"}
+    baseline = resources["db_connections"]["in_use"]
+    stand_in = upstream(staging)
+    stand_in.set_fault("polygon", latency_ms=20_000)
+    try:                                   # a timeout, then a cancellation, while errors come and go
+        assert execute(server, "news_impact_analysis", {"portfolio_id": portfolio}).status_code == 504
+        run_id, answer = str(uuid.uuid4()), {}
+        caller = threading.Thread(target=lambda: answer.update(r=execute(
+            server, "news_impact_analysis", {"portfolio_id": portfolio}, run_id)))
+        caller.start()
+        for _ in range(100):
+            if httpx.get(f"{url}/api/runs/{run_id}", headers=server.headers()).status_code == 200:
+                break
+            time.sleep(0.05)
+        assert httpx.post(f"{url}/api/runs/{run_id}/cancel", headers=server.headers()).status_code == 202
+        caller.join(5)
+        assert answer["r"].status_code == 409
+    finally:
+        stand_in.heal("polygon")
+    for _ in range(20):
+        httpx.get(f"{url}/api/no/such/route", headers=server.headers())
+    assert httpx.get(f"{url}/health/resources", headers=server.headers()).json()["db_connections"]["in_use"] == baseline
+
+    with connect(staging.database_url) as conn:
+        names = {r[0] for r in conn.execute("SELECT application_name FROM pg_stat_activity"
+                                            " WHERE datname = current_database() AND pid <> pg_backend_pid()")}
+    assert "dawsos-api" in names
+
+    lines = server.log_path.read_text().splitlines()
+    since = max(i for i, line in enumerate(lines) if '"probe-401"' in line) if lines else 0
+    recent = [json.loads(line) for line in lines[since:] if line.strip()]        # every line is JSON
+    assert recent and all({"time", "level", "message", "request_id", "pattern_id"} <= set(x) for x in recent)
+    assert any(x["pattern_id"] == "news_impact_analysis" for x in recent)
+    text = "\n".join(lines[since:])
+    assert server.jwt_secret not in text and "apikey=" not in text.replace("apikey=***", "")
+
+
+def test_every_new_route_passes_the_authorization_gate(week3_target, staging):
+    """The Week 0 authorization gate probes every route the service lists: the run routes,
+    validation, providers and resources refuse no, forged and expired tokens (401) and a
+    token without the right (403), and admit the operator."""
+    from runbook.expectations.authorization import authorization_gate
+    server = _on(staging, SHIPPED[-1].name)
+    result = authorization_gate(server.base_url, staging.database_url, staging.deploy_dir, server.jwt_secret)
+    assert result.passed, result.sample
+    routes = {r["route"] for r in result.details["requests"]}
+    assert {"GET /api/runs/{run_id}", "POST /api/runs/{run_id}/cancel"} <= routes
+    if SHIPPED[-1].name != "week3-day1-2":
+        assert {"POST /api/patterns/validate", "GET /api/providers"} <= routes
+
+
+def test_a_probe_pattern_beside_the_shipped_ones_runs_under_its_own_timeout(week3_target, staging):
+    """What the Week 3 gates do: serve a pattern of their own from DAWSOS_PATTERNS_DIR (an id the
+    generated input models do not know) with a short timeout_s."""
+    from runbook.expectations.week3.probe import probe_api
+    _on(staging, "week3-day1-2")
+    portfolio = sample_inputs(staging.database_url)["portfolio_id"]
+    probe = {"runbook_probe_slow": {
+        "timeout_s": 1, "inputs": {"portfolio_id": {"type": "uuid", "required": True}},
+        "steps": [{"id": "news", "capability": "data_harvester.get_news_events",
+                   "args": {"portfolio_id": "{{inputs.portfolio_id}}", "limit": "{{?inputs.limit}}"}, "as": "news"}]}}
+    stand_in = upstream(staging)
+    with probe_api(staging, probe) as server:
+        assert execute(server, "runbook_probe_slow", {"portfolio_id": portfolio}).status_code == 200
+        assert_error_shape(execute(server, "runbook_probe_slow", {"portfolio_id": "x"}), 422, "invalid_inputs")
+        stand_in.set_fault("polygon", latency_ms=10_000)
+        try:
+            r = execute(server, "runbook_probe_slow", {"portfolio_id": portfolio})
+        finally:
+            stand_in.heal("polygon")
+    assert_error_shape(r, 504, "pattern_timeout")
+    assert r.json()["error"]["details"]["timeout_s"] == 1
