@@ -197,8 +197,8 @@ def _check_circuit(p: _Probe, problems: list[dict], observed: dict) -> None:
 @gate(NAME, checks="per provider, as the stand-in counts arrivals: a burst of runs never exceeds "
       "rate_per_s + burst in any 1 s (allowing 0.2 s of spread in the calls' trips); a 429 is "
       "retried after its Retry-After; other failures with exponential backoff; after "
-      "failure_threshold failures the circuit opens (503 provider_unavailable at once, no call for reset_timeout_s), then closes when the provider "
-      "recovers; the stand-in healed and the circuit closed afterwards",
+      "failure_threshold failures the circuit opens (503 provider_unavailable at once, no call "
+      "for reset_timeout_s), then closes when the provider recovers; the stand-in healed and the circuit closed afterwards",
       runs_in="Week 3 Days 3-4 (gate:rate-limiting)")
 def rate_limiting_gate(ctx: RunContext) -> GateResult:
     problems: list[dict] = []
