@@ -17,6 +17,7 @@ from runbook.demo.change_sets import BASE_BRANCH
 from runbook.errors import GateFailed
 from runbook.expectations import latency
 from runbook.expectations.week3.day1_2 import cancellation_check, template_check, timeout_check
+from runbook.pg import connect
 from runbook.tasks.code import git_ops
 from runbook.tasks.target.deploy import deploy, shutdown
 
@@ -51,7 +52,76 @@ def test_the_gates_fail_on_the_code_before_the_change_set(staging):
     template = template_check(staging)
     assert not template.passed and template.name == "week3:template"
     assert template.details["shipped_patterns_compared"] == 13
-    assert template.sample[0]["probe"] == "runbook_probe_template"
+    assert {s["problem"] for s in template.sample} == {"not in the trace"}     # the probe patterns not served
+
+
+ORCHESTRATOR = "backend/app/core/pattern_orchestrator.py"
+TEMPLATES = "backend/app/core/templates.py"
+RUNS = "backend/app/core/runs.py"
+NEWS = "backend/patterns/news_impact_analysis.json"
+
+
+def deploy_variant(ctx, repo, tmp_path, path: str, old: str, new: str, what: str) -> None:
+    """The change set with exactly one property broken (one edit on top), deployed."""
+    deploy(ctx, commit_edit(repo, CHANGE_SET, path, old, new, what, tmp_path))
+
+
+def test_the_gates_pass_on_the_change_set(staging, week3_target):
+    deploy(staging, git_ops.git(week3_target.repo, "rev-parse", CHANGE_SET))
+
+    timeout = timeout_check(staging)
+    assert timeout.passed, timeout.sample
+    assert timeout.details["provider_calls"] == {"news_impact_analysis": ["polygon"]}
+    assert timeout.details["slowed"]["news_impact_analysis"]["code"] == "pattern_timeout"
+    assert timeout.details["unaffected_ok"] == 12
+    assert set(timeout.details["timeout_s"].values()) == {5.0, 30.0}    # news declares 5 s; the rest inherit
+
+    cancel = cancellation_check(staging)
+    assert cancel.passed, cancel.sample
+    assert cancel.details["status_after"] == "cancelled" and cancel.details["execute"]["http"] == 409
+
+    template = template_check(staging)
+    assert template.passed, template.sample
+    assert template.details["shipped_patterns_compared"] == 13
+
+
+@pytest.mark.gate_fails("week3:timeout")
+def test_timeout_fails_when_the_run_is_not_bounded(staging, week3_target, tmp_path):
+    deploy_variant(staging, week3_target.repo, tmp_path, ORCHESTRATOR, "timeout=timeout_s)", "timeout=None)",
+                   "runs unbounded")
+    result = timeout_check(staging)
+    assert not result.passed
+    assert [s["pattern"] for s in result.sample] == ["news_impact_analysis"]
+    assert result.details["slowed"]["news_impact_analysis"]["http"] != 504
+
+
+@pytest.mark.gate_fails("week3:cancellation")
+def test_cancellation_fails_when_the_run_is_only_marked_cancelled(staging, week3_target, tmp_path):
+    deploy_variant(staging, week3_target.repo, tmp_path, RUNS, "or not run.task.cancel()", "",
+                   "cancel marks the run but lets it go on")
+    result = cancellation_check(staging)
+    assert not result.passed
+    checks = {s["check"] for s in result.sample}
+    assert "nothing written by the cancelled run" in checks
+    assert any(c.startswith("execute ends 409") for c in checks)
+    with connect(staging.database_url) as conn:     # the probe's rows are removed even so
+        assert conn.execute("SELECT count(*) FROM pricing_packs WHERE date = '1990-01-02'").fetchone()[0] == 0
+
+
+@pytest.mark.gate_fails("week3:template")
+def test_template_fails_without_defaults_and_on_changed_pattern_outputs(staging, week3_target, tmp_path):
+    deploy_variant(staging, week3_target.repo, tmp_path, TEMPLATES, "        return template.default\n",
+                   "        return None\n", "defaults ignored")
+    result = template_check(staging)
+    assert not result.passed
+    assert {s["probe"] for s in result.sample} >= {"runs_default_missing"}
+    assert "runs_optional_missing" not in {s["probe"] for s in result.sample}
+
+    deploy_variant(staging, week3_target.repo, tmp_path, NEWS, '"limit": 10', '"limit": 3',
+                   "a shipped pattern's output changes")
+    result = template_check(staging)
+    assert not result.passed
+    assert [s["probe"] for s in result.sample] == ["news_impact_analysis"]
 
 
 # -- the flow -------------------------------------------------------------------------------------

@@ -48,7 +48,10 @@ SLOW_MARGIN_S = 3.0             # how far past a pattern's timeout its provider 
 MAX_LATENCY_S = 120.0           # the stand-in's limit
 CANCEL_PROVIDER_LATENCY_S = 6.0  # under the provider client's own timeout: an uncancelled run would write
 SETTLE_S = 5.0                  # how long leftovers (in-flight requests, sessions) may take to go
-CANCEL_PROBE = "runbook_probe_cancel"
+# Probe patterns take a shipped pattern's id (served by the probe API only): since Week 1 every
+# pattern id needs an input model, so a new id would be refused; they take its portfolio_id.
+CANCEL_PROBE, TEMPLATE_PROBE = "corporate_actions_upcoming", "macro_trend_monitor"
+PROBE_INPUTS = {"portfolio_id": {"type": "uuid", "required": True}}
 # a weekday long before any data: the pricing pack the cancel probe would write (never real data)
 CANCEL_PROBE_DATE = "1990-01-02"
 
@@ -236,10 +239,11 @@ def remove_probe_rows(database_url: str) -> None:
 
 
 def cancel_probe_pattern(symbol: str) -> dict:
-    """One step that reads FMP (slowed), then writes the closes it got (the probe's own pack)."""
-    return {"name": "runbook cancellation probe", "inputs": {},
+    """One step that reads FMP (slowed), then writes the closes it got (the probe's own pack; its
+    argument names are the Weeks 0-1 code's, after the field standardisation)."""
+    return {"name": "runbook cancellation probe", "inputs": PROBE_INPUTS,
             "steps": [{"id": "refresh", "capability": "data_harvester.refresh_prices",
-                       "args": {"symbols": [symbol], "price_date": CANCEL_PROBE_DATE}, "as": "refresh"}],
+                       "args": {"symbols": [symbol], "asof_date": CANCEL_PROBE_DATE}, "as": "refresh"}],
             "outputs": ["refresh"]}
 
 
@@ -262,7 +266,8 @@ def slowed(control: UpstreamControl, provider: str, seconds: float):
         control.heal(provider)
 
 
-def run_cancel_probe(ctx: RunContext, server: ApiServer, control: UpstreamControl) -> tuple[list[dict], dict]:
+def run_cancel_probe(ctx: RunContext, server: ApiServer, control: UpstreamControl,
+                     inputs: dict) -> tuple[list[dict], dict]:
     """Start the probe run, cancel it while its provider call waits, and list what did not hold."""
     problems: list[dict] = []
     run_id = str(uuid.uuid4())
@@ -273,7 +278,7 @@ def run_cancel_probe(ctx: RunContext, server: ApiServer, control: UpstreamContro
     observed: dict = {"sessions_before": baseline}
     with httpx.Client(timeout=MAX_LATENCY_S) as client, slowed(control, "fmp", CANCEL_PROVIDER_LATENCY_S):
         def start() -> None:
-            r = execute(client, server.base_url, CANCEL_PROBE, {}, headers)
+            r = execute(client, server.base_url, CANCEL_PROBE, inputs, headers)
             answer.update(http=r.status_code, body=r.json() if r.content else None, at=time.monotonic())
         started = time.monotonic()
         runner = threading.Thread(target=start, daemon=True)
@@ -282,7 +287,7 @@ def run_cancel_probe(ctx: RunContext, server: ApiServer, control: UpstreamContro
                 or not runner.is_alive():
             runner.join(1)
             return [{"check": "probe fired", "observed": f"the run never reached FMP (answer: HTTP "
-                     f"{answer.get('http')} {error_code(answer.get('body'))!r})"}], observed
+                     f"{answer.get('http')} {str(answer.get('body'))[:300]})"}], observed
         status = client.get(route, headers=server.headers())
         observed["status_while_running"] = status.json().get("status") if status.status_code == 200 else status.status_code
         if observed["status_while_running"] != "running":
@@ -332,11 +337,11 @@ def cancellation_check(ctx: RunContext) -> GateResult:
         f"{CANCEL_WITHIN_S:g} s and GET /api/runs/{{id}} says cancelled; the provider request is closed, "
         "the API's database sessions return to baseline, nothing partial is written")
     control = upstream(ctx)
-    symbol = sample_inputs(ctx.database_url)["symbol"]
+    sample = sample_inputs(ctx.database_url)
     remove_probe_rows(ctx.database_url)         # a probe killed half-way may have left its pack
     try:
-        with probe_api(ctx, {CANCEL_PROBE: cancel_probe_pattern(symbol)}) as server:
-            problems, observed = run_cancel_probe(ctx, server, control)
+        with probe_api(ctx, {CANCEL_PROBE: cancel_probe_pattern(sample["symbol"])}) as server:
+            problems, observed = run_cancel_probe(ctx, server, control, {"portfolio_id": sample["portfolio_id"]})
     finally:
         control.heal("fmp")
         remove_probe_rows(ctx.database_url)
@@ -346,7 +351,6 @@ def cancellation_check(ctx: RunContext) -> GateResult:
 
 # -- template --------------------------------------------------------------------------------
 
-TEMPLATE_PROBE = "runbook_probe_template"
 MISSING, PRESENT = "first.runbook_no_such_field", "first.series_id"
 FIRST_SERIES = "CPI"
 
@@ -369,7 +373,7 @@ def template_probe_pattern() -> dict:
              f"{{{{{PRESENT}|default:5}}}} == '{FIRST_SERIES}'"),
         step("skips_default_present", FIRST_SERIES, f"{{{{{PRESENT}|default:5}}}} == 5"),
     ]
-    return {"name": "runbook template probe", "inputs": {}, "steps": steps,
+    return {"name": "runbook template probe", "inputs": PROBE_INPUTS, "steps": steps,
             "outputs": [s["id"] for s in steps[1:]]}
 
 
@@ -380,9 +384,9 @@ TEMPLATE_EXPECTED = {"runs_optional_missing": None, "runs_default_missing": "pro
 
 def template_probe(ctx: RunContext) -> list[dict]:
     problems = []
-    with probe_api(ctx, {TEMPLATE_PROBE: template_probe_pattern()}) as server:
-        r = httpx.post(f"{server.base_url}/api/patterns/{TEMPLATE_PROBE}/execute", json={"inputs": {}},
-                       headers=server.headers(), timeout=60)
+    inputs = {"portfolio_id": sample_inputs(ctx.database_url)["portfolio_id"]}
+    with probe_api(ctx, {TEMPLATE_PROBE: template_probe_pattern()}) as server, httpx.Client(timeout=60) as client:
+        r = execute(client, server.base_url, TEMPLATE_PROBE, inputs, server.headers())
     body = r.json() if r.content else None
     if r.status_code != 200 or not isinstance(body, dict):
         return [{"probe": TEMPLATE_PROBE, "problem": f"HTTP {r.status_code} {error_code(body)!r}"}]
