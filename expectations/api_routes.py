@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -109,10 +110,50 @@ def _sell(client: httpx.Client, base_url: str, path: str, headers: dict, databas
     return r, ""
 
 
+def _with_run(client: httpx.Client, base_url: str, path: str, headers: dict, lot: SmokeLot,
+              method: str) -> tuple[httpx.Response, str]:
+    """A route of one pattern run (/api/runs/{run_id}...): the run is made first, a quick
+    pattern named by X-Run-Id, then the route is called (Week 3: runs and their cancellation)."""
+    run_id = path.split("/api/runs/", 1)[1].split("/", 1)[0]
+    made = client.post(f"{base_url}/api/patterns/portfolio_overview/execute",
+                       json={"inputs": {"portfolio_id": lot.portfolio_id}},
+                       headers={**headers, "X-Run-Id": run_id})
+    if made.status_code != 200:
+        return made, ""
+    r = client.request(method.upper(), base_url + path, headers=headers)
+    if r.status_code < 300 and (r.json() or {}).get("run_id") != run_id:
+        return r, f"expected run {run_id}, got {r.text[:120]}"
+    return r, ""
+
+
+def _run_state(client, base_url, path, headers, _database_url, lot):
+    return _with_run(client, base_url, path, headers, lot, "get")
+
+
+def _cancel_run(client, base_url, path, headers, _database_url, lot):
+    return _with_run(client, base_url, path, headers, lot, "post")
+
+
+def _validate_pattern(client, base_url, path, headers, _database_url, _lot):
+    """A pattern spec with an unknown capability is reported invalid, naming it (Week 3)."""
+    spec = {"id": "runbook_smoke", "steps": [{"id": "one", "capability": "runbook_smoke.none", "args": {}}]}
+    r = client.post(base_url + path, json={"spec": spec}, headers=headers)
+    if r.status_code != 200:
+        return r, ""
+    codes = [e.get("code") for e in (r.json() or {}).get("errors", [])]
+    return r, "" if codes == ["unknown_capability"] else f"expected one unknown_capability error, got {r.text[:120]}"
+
+
 # (method, path template) -> the scenario that calls it and checks what follows
 WriteScenario = Callable[[httpx.Client, str, str, dict, str, SmokeLot], tuple[httpx.Response, str]]
 WRITE_SCENARIOS: dict[tuple[str, str], WriteScenario] = {
     ("post", "/api/portfolios/{portfolio_id}/sell"): _sell,
+    ("post", "/api/runs/{run_id}/cancel"): _cancel_run,
+    ("post", "/api/patterns/validate"): _validate_pattern,
+}
+# reads that need something made first
+READ_SCENARIOS: dict[tuple[str, str], WriteScenario] = {
+    ("get", "/api/runs/{run_id}"): _run_state,
 }
 
 
@@ -137,7 +178,8 @@ def route_smoke(client: httpx.Client, base_url: str, database_url: str, portfoli
         runs.append(RouteRun("GET /openapi.json", "error", None, 0.0, f"the API lists no routes: {type(exc).__name__}"))
     lot = create_smoke_lot(database_url, portfolio_id)
     try:
-        values = {"portfolio_id": lot.portfolio_id, "security_id": lot.security_id, "lot_id": lot.lot_id}
+        values = {"portfolio_id": lot.portfolio_id, "security_id": lot.security_id, "lot_id": lot.lot_id,
+                  "run_id": str(uuid.uuid4())}
         for path, methods in sorted(paths.items()):
             if _COVERED.search(path):
                 continue
@@ -161,7 +203,7 @@ def _call(client: httpx.Client, base_url: str, method: str, path: str, headers: 
     url_path, missing = _fill(path, values)
     if missing:
         return RouteRun(name, "error", None, 0.0, f"no smoke value for path parameter(s) {', '.join(missing)}")
-    scenario = WRITE_SCENARIOS.get((method, path)) if method in _WRITES else None
+    scenario = (WRITE_SCENARIOS if method in _WRITES else READ_SCENARIOS).get((method, path))
     if method in _WRITES and scenario is None:
         return RouteRun(name, "error", None, 0.0, "a write route with no smoke scenario (expectations/api_routes.py)")
     start = time.perf_counter()

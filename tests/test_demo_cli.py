@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 from workspace_processes import workspace_processes
 
+from runbook.plan import PLAN
+
 RUNBOOK = str(Path(sys.executable).parent / "runbook")
 # a library's log line: "12:42:06.400 | INFO    | great_expectations..." or "INFO:name:..."
 LIBRARY_LINE = re.compile(r"\|\s*(INFO|DEBUG|WARNING|ERROR)\s*\||^(INFO|DEBUG|WARNING):", re.MULTILINE)
@@ -29,7 +31,7 @@ def demo_env() -> dict[str, str]:
 
 def run_demo(workspace: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([RUNBOOK, "demo", "--workspace", str(workspace), "--rows", "600", *args],
-                          env=demo_env(), cwd=workspace.parent, capture_output=True, text=True, timeout=480, check=False)
+                          env=demo_env(), cwd=workspace.parent, capture_output=True, text=True, timeout=1500, check=False)
 
 
 def assert_quiet_and_clean(proc: subprocess.CompletedProcess, workspace: Path) -> Path:
@@ -53,12 +55,13 @@ def test_demo_is_quiet_stops_everything_reruns_and_keeps_on_request():
         assert_quiet_and_clean(first, workspace)
         assert "built in" in first.stdout and "embedded PostgreSQL stopped" in first.stdout
         assert workspace_processes(workspace) == []
-        # again on the reused workspace (reset to its seed: the whole plan runs again), keeping
-        # PostgreSQL this time, until `runbook demo --stop`
-        second = run_demo(workspace, "--keep")
+        assert first.stdout.count("completed") >= 2 * len(PLAN)           # every day, both environments
+        # again on the reused workspace (reset to its seed: the plan runs again from the start,
+        # here through Week 0 Day 1-2), keeping PostgreSQL this time, until `runbook demo --stop`
+        second = run_demo(workspace, "--keep", "--through", "week0-day1-2")
         assert_quiet_and_clean(second, workspace)
         assert "reused, reset to its seed" in second.stdout
-        assert second.stdout.count("completed") >= 8
+        assert second.stdout.count("completed") >= 2 and "▶ Week 0 Day 3-4" not in second.stdout
         assert "kept running" in second.stdout and "runbook demo --stop" in second.stdout
         assert [p for p in workspace_processes(workspace) if "postgres" in p]
         assert not [p for p in workspace_processes(workspace) if "postgres" not in p]

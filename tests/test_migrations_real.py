@@ -182,6 +182,26 @@ def test_backfill_keeps_triggers_out_and_refuses_for_a_role_that_cannot(demo_db)
             conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
 
 
+def test_the_backfill_fingerprint_sees_every_other_column_and_only_those(demo_db):
+    """What the backfill compares before and after each row's update: a change to any other
+    column (a NULL included) changes it; the backfilled columns do not."""
+    with connect(demo_db) as conn:
+        others = [c for (c,) in conn.execute(
+            "SELECT attname FROM pg_attribute WHERE attrelid = 'lots'::regclass AND attnum > 0"
+            " AND NOT attisdropped") if c not in ("qty_open", "qty_original")]
+        query = sql.SQL("SELECT {} FROM lots AS r WHERE id = %s").format(migrate.row_fingerprint("r", others))
+        lot = conn.execute("SELECT id FROM lots WHERE closed_date IS NULL LIMIT 1").fetchone()[0]
+        conn.execute("SET LOCAL session_replication_role = replica")   # as the backfill: no updated_at stamp
+        first = conn.execute(query, (lot,)).fetchone()[0]
+        conn.execute("UPDATE lots SET qty_open = qty_open + 1, qty_original = qty_original + 1 WHERE id = %s", (lot,))
+        assert conn.execute(query, (lot,)).fetchone()[0] == first       # the backfilled columns: not seen
+        conn.execute("UPDATE lots SET closed_date = '2025-01-02' WHERE id = %s", (lot,))
+        dated = conn.execute(query, (lot,)).fetchone()[0]
+        conn.execute("UPDATE lots SET cost_basis = cost_basis + 0.01 WHERE id = %s", (lot,))
+        assert len({first, dated, conn.execute(query, (lot,)).fetchone()[0]}) == 3   # NULL -> value, a value
+        conn.rollback()
+
+
 def test_upsert_keeps_its_unique_index(demo_db, fresh_db):
     """The harvester's upsert runs on the real structure after 014; and where the date rename
     does touch a unique key (a legacy prices table), the key is mirrored on the new name, so an

@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Optional
 
 import typer
 from rich.console import Console
@@ -81,6 +82,8 @@ def demo(workspace: Path = typer.Option(Path(".runbook-demo"), help="where the d
          drill: bool = typer.Option(False, help="the fire drill: a late commit reintroduces an old "
                                                 "name, a gate fails, rollback, restore proof, alert, "
                                                 "then the corrected run"),
+         through: Optional[str] = typer.Option(None, help="run the plan only through this day (e.g. "  # noqa: UP045
+                                                          "week1-day3-5); default: every day"),
          stop: bool = typer.Option(False, help="stop a server kept by an earlier --keep, and exit")) -> None:
     """Build (or reuse) the demo DawsOS target on embedded PostgreSQL, run every plan flow on
     staging then production, and smoke-test all 13 patterns through the API. Progress and
@@ -88,12 +91,15 @@ def demo(workspace: Path = typer.Option(Path(".runbook-demo"), help="where the d
     from runbook.cli.demo import run_demo, stop_demo
     from runbook.cli.quiet import divert_output, log_path
 
+    from runbook.plan import by_key
+
+    last = by_key(through).key if through else None     # an unknown day: one line, exit 2
     term = divert_output(log_path(workspace, "demo"))
     shown = Console(file=term.out)
     if stop:
         sys.exit(stop_demo(workspace, shown))
     code = guarded(lambda: _fresh_then(workspace, fresh) or run_demo(
-        workspace, rows=rows, console=shown, keep=keep, reset=reset, drill=drill), term)
+        workspace, rows=rows, console=shown, keep=keep, reset=reset, drill=drill, through=last), term)
     shown.print(f"details: {term.log}", highlight=False)
     sys.exit(code)
 

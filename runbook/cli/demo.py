@@ -80,9 +80,10 @@ def prepare(workspace: Path, *, rows: int, keep: bool, reset: bool, console: Con
     return ws
 
 
-def run_plan(console: Console, repo: Path) -> list[tuple[str, str, float, str]]:
+def run_plan(console: Console, repo: Path, through: str | None = None) -> list[tuple[str, str, float, str]]:
     timings = []
-    for day in PLAN:
+    days = PLAN[:[d.key for d in PLAN].index(through) + 1] if through else PLAN
+    for day in days:
         if day.change_set and not git_ops.ref_exists(repo, day.change_set):
             console.print(f"▷ {day.week} {day.day} — {day.title}: no change set {day.change_set} shipped yet")
             continue
@@ -95,7 +96,7 @@ def run_plan(console: Console, repo: Path) -> list[tuple[str, str, float, str]]:
 
 
 def run_demo(workspace: Path, *, rows: int, console: Console, keep: bool = False,
-             reset: bool = True, drill: bool = False) -> int:
+             reset: bool = True, drill: bool = False, through: str | None = None) -> int:
     t0 = time.perf_counter()
     started_at = datetime.now(UTC)
     # the demo's patterns are a few ms each: fewer latency passes keep it quick
@@ -106,7 +107,7 @@ def run_demo(workspace: Path, *, rows: int, console: Console, keep: bool = False
             from runbook.cli.drill import run_drill
 
             return run_drill(console)
-        timings = run_plan(console, ws.repo)
+        timings = run_plan(console, ws.repo, through)
         result, runs = final_smoke(ws.env())
         console.print(smoke_table(runs, "pattern smoke on production"))
         console.print(standup_text(started_at))
