@@ -148,3 +148,20 @@ def test_a_change_set_without_the_fixes_is_reverted_and_alerted(week3_target, sl
     assert log.count("Revert ") == 1
     bodies = slack_standin.bodies()
     assert "week3:timeout" in bodies and "Rolled back" in bodies and "code:change-set" in bodies
+
+
+@pytest.mark.usefixtures("prefect_server")
+def test_flow_on_staging_is_green_and_ticks_the_standup(week3_target, slack_standin):
+    from runbook.flows.standup import collect
+    from runbook.flows.week3.day1_2 import reliability_fixes
+
+    out = reliability_fixes(environment="staging")                     # change_ref: plan/week3-day1-2
+    assert out.status == "completed"
+    assert ["code:change-set", "gate:timeout", "gate:cancellation", "gate:template", "smoke"] == [
+        s for s in out.applied if s.startswith(("code:", "gate:", "smoke")) and s != "smoke:baseline"]
+    deployed = week3_target.deploy["staging"]
+    assert git_ops.git(deployed, "rev-parse", "HEAD^2") == git_ops.git(week3_target.repo, "rev-parse", CHANGE_SET)
+    assert slack_standin.requests == []
+    ticked = collect(None, since_last=False).ticked()
+    assert {t for k, t in ticked if k == "week3-day1-2"} == {
+        "Timeout mechanism working", "Cancellation support working", "Template substitution fixed"}
