@@ -11,7 +11,7 @@ stand-in's control API and log, and the environment's database (docs/change_sets
 """
 from __future__ import annotations
 
-import json
+import functools
 import threading
 import time
 import uuid
@@ -24,6 +24,7 @@ import httpx
 import psutil
 
 from runbook.context import RunContext
+from runbook.errors import RunbookError
 from runbook.expectations import latency
 from runbook.expectations.smoke import (
     declared_inputs,
@@ -56,7 +57,36 @@ PROBE_INPUTS = {"portfolio_id": {"type": "uuid", "required": True}}
 CANCEL_PROBE_DATE = "1990-01-02"
 
 
+TIMEOUT, CANCELLATION, TEMPLATE = "week3:timeout", "week3:cancellation", "week3:template"
+TIMEOUT_EXPECTATION = (
+    "every pattern run carries timeout_s (its JSON's, else the default); a pattern whose provider is "
+    f"slowed past its timeout ends within timeout + {TIMEOUT_GRACE_S:g} s with 504 pattern_timeout; "
+    "the other patterns answer 200 meanwhile")
+CANCELLATION_EXPECTATION = (
+    f"a run (X-Run-Id) cancelled while its provider call waits ends 409 pattern_cancelled within "
+    f"{CANCEL_WITHIN_S:g} s and GET /api/runs/{{id}} says cancelled; the provider request is closed, "
+    "the API's database sessions return to baseline, nothing partial is written")
+TEMPLATE_EXPECTATION = (
+    "{{?a.b}} is null and {{a.b|default:V}} is V when a.b is missing, the value when present (args and "
+    "conditions); every shipped pattern's data unchanged from the baseline code")
+
+
 # -- shared observations ---------------------------------------------------------------------
+
+def fails_closed(name: str, expectation: str):
+    """A probe that cannot run (no stand-in, an external API, the API not answering) is a failed
+    gate naming the cause, never an error without a verdict."""
+    def wrap(check):
+        @functools.wraps(check)
+        def run(ctx: RunContext) -> GateResult:
+            try:
+                return check(ctx)
+            except (RunbookError, httpx.HTTPError, ValueError) as exc:
+                return GateResult(name, False, expectation, observed=f"the probe could not run: "
+                                  f"{type(exc).__name__}: {exc}"[:300], expected="the probe's verdict")
+        return run
+    return wrap
+
 
 @dataclass
 class PatternCall:
@@ -157,13 +187,11 @@ def slowed_runs(ctx: RunContext, control: UpstreamControl, inputs: dict, slow: l
 
 @gate("week3:timeout", checks="a pattern whose provider is slowed past its timeout answers 504 "
       "pattern_timeout within timeout + 1 s while the other patterns answer 200; every run carries "
-      "the timeout_s it declares (or the shared default); no pattern calling a provider fails",
+      "the timeout_s it declares (or the shared default); no pattern calling any provider fails it",
       runs_in=RUNS_IN)
+@fails_closed(TIMEOUT, TIMEOUT_EXPECTATION)
 def timeout_check(ctx: RunContext) -> GateResult:
-    name, expectation = "week3:timeout", (
-        "every pattern run carries timeout_s (its JSON's, else the default); a pattern whose provider is "
-        f"slowed past its timeout ends within timeout + {TIMEOUT_GRACE_S:g} s with 504 pattern_timeout; "
-        "the other patterns answer 200 meanwhile")
+    name, expectation = TIMEOUT, TIMEOUT_EXPECTATION
     control = upstream(ctx)
     inputs = sample_inputs(ctx.database_url)
     runs = provider_calls(ctx, control, inputs)
@@ -287,7 +315,7 @@ def run_cancel_probe(ctx: RunContext, server: ApiServer, control: UpstreamContro
                 or not runner.is_alive():
             runner.join(1)
             return [{"check": "probe fired", "observed": f"the run never reached FMP (answer: HTTP "
-                     f"{answer.get('http')} {str(answer.get('body'))[:300]})"}], observed
+                     f"{answer.get('http')}, error code {error_code(answer.get('body'))!r})"}], observed
         status = client.get(route, headers=server.headers())
         observed["status_while_running"] = status.json().get("status") if status.status_code == 200 else status.status_code
         if observed["status_while_running"] != "running":
@@ -331,11 +359,9 @@ def run_cancel_probe(ctx: RunContext, server: ApiServer, control: UpstreamContro
       "provider is slow ends 409 pattern_cancelled within 1 s, reads back as cancelled, leaves no "
       "provider request in flight, no extra database session and nothing written",
       runs_in=RUNS_IN)
+@fails_closed(CANCELLATION, CANCELLATION_EXPECTATION)
 def cancellation_check(ctx: RunContext) -> GateResult:
-    name, expectation = "week3:cancellation", (
-        f"a run (X-Run-Id) cancelled while its provider call waits ends 409 pattern_cancelled within "
-        f"{CANCEL_WITHIN_S:g} s and GET /api/runs/{{id}} says cancelled; the provider request is closed, "
-        "the API's database sessions return to baseline, nothing partial is written")
+    name, expectation = CANCELLATION, CANCELLATION_EXPECTATION
     control = upstream(ctx)
     sample = sample_inputs(ctx.database_url)
     remove_probe_rows(ctx.database_url)         # a probe killed half-way may have left its pack
@@ -403,6 +429,16 @@ def template_probe(ctx: RunContext) -> list[dict]:
     return problems
 
 
+def differing_paths(before: object, after: object, path: str = "data", depth: int = 3) -> list[str]:
+    """Where two outputs differ, as dotted paths (never the values: they are customer data)."""
+    if before == after:
+        return []
+    if depth and isinstance(before, dict) and isinstance(after, dict):
+        return [p for k in sorted(set(before) | set(after), key=str)
+                for p in differing_paths(before.get(k), after.get(k), f"{path}.{k}", depth - 1)]
+    return [path]
+
+
 def shipped_outputs_differ(ctx: RunContext, baseline_commit: str) -> tuple[list[dict], int]:
     """Every shipped pattern's `data` on the baseline code vs the deployed code (smoke inputs). A
     difference is confirmed once more on both sides (the old app may write meanwhile)."""
@@ -423,8 +459,7 @@ def shipped_outputs_differ(ctx: RunContext, baseline_commit: str) -> tuple[list[
             if data(before) != data(after):
                 before, after = both(pid)
             if data(before) != data(after):
-                differ.append({"pattern": pid, "before": json.dumps(data(before), default=str)[:150],
-                               "after": json.dumps(data(after), default=str)[:150]})
+                differ.append({"pattern": pid, "paths": differing_paths(data(before), data(after))})
     return differ, len(patterns)
 
 
@@ -432,10 +467,9 @@ def shipped_outputs_differ(ctx: RunContext, baseline_commit: str) -> tuple[list[
       "(the value when present), in args and conditions of probe patterns; every shipped pattern's "
       "data is unchanged from the run's baseline code over the smoke inputs",
       runs_in=RUNS_IN)
+@fails_closed(TEMPLATE, TEMPLATE_EXPECTATION)
 def template_check(ctx: RunContext) -> GateResult:
-    name, expectation = "week3:template", (
-        "{{?a.b}} is null and {{a.b|default:V}} is V when a.b is missing, the value when present (args and "
-        "conditions); every shipped pattern's data unchanged from the baseline code")
+    name, expectation = TEMPLATE, TEMPLATE_EXPECTATION
     problems = template_probe(ctx)
     baseline = (ctx.extra.get(latency.BASELINE_KEY) or {}).get("commit")
     if not baseline:
@@ -444,7 +478,7 @@ def template_check(ctx: RunContext) -> GateResult:
         compared = 0
     else:
         differ, compared = shipped_outputs_differ(ctx, baseline)
-        problems += [{"probe": d["pattern"], "problem": f"data changed: {d['before']} -> {d['after']}"}
+        problems += [{"probe": d["pattern"], "problem": f"data changed at {', '.join(d['paths'][:5])}"}
                      for d in differ]
     return GateResult(name, not problems, expectation, observed=f"{len(problems)} problems",
                       expected="0 problems", sample=problems[:10],
