@@ -25,12 +25,13 @@ from pathlib import Path
 import httpx
 
 from runbook.expectations.api_routes import (
+    READ_SCENARIOS,
     WRITE_SCENARIOS,
     create_smoke_lot,
     remove_smoke_lot,
     smoke_lot_state,
 )
-from runbook.expectations.smoke import pattern_ids, sample_inputs
+from runbook.expectations.smoke import declared_inputs, load_pattern, pattern_ids, sample_inputs
 from runbook.gate_registry import gate
 from runbook.gate_result import GateResult
 from runbook.pg import connect
@@ -150,7 +151,7 @@ def authorization_gate(base_url: str, database_url: str, checkout: Path, jwt_sec
     pid = "portfolio_overview" if "portfolio_overview" in ids else ids[0]
     inputs = sample_inputs(database_url)
     values = {"pattern_id": pid, "portfolio_id": inputs["portfolio_id"],
-              "security_id": inputs["security_id"], "inputs": inputs}
+              "security_id": inputs["security_id"], "inputs": inputs, "run_id": str(uuid.uuid4())}
     nonce = uuid.uuid4().hex[:12]
     with httpx.Client(timeout=60) as client:
         probe = _Probe(client, base_url, jwt_secret, nonce)
@@ -165,8 +166,10 @@ def authorization_gate(base_url: str, database_url: str, checkout: Path, jwt_sec
             body = _example("", schema, openapi, values) if schema else None
             is_pattern = path == DAWSOS.execute_route
             if is_pattern:
-                body = {"inputs": inputs}
-            writes = method != "get" and not is_pattern
+                # the inputs the pattern declares: Week 1's input models refuse any other
+                body = {"inputs": declared_inputs(load_pattern(checkout, pid), inputs)}
+            # a read that needs something made first (a run to read) goes the scenario's way too
+            writes = (method != "get" and not is_pattern) or (method, path) in READ_SCENARIOS
             denied_user = f"runbook-probe:{nonce}-{len(seen)}-denied"
             if writes:
                 problems += _write_route(probe, client, route, method, path, inputs["portfolio_id"],
@@ -194,14 +197,15 @@ def _write_route(probe: _Probe, client: httpx.Client, route: str, method: str, p
     refused callers send the real request and must leave that data as it was — judged on those
     rows only, so the application writing elsewhere meanwhile cannot fail it; then the operator's
     token makes the write, and the scenario checks it shows in the table."""
-    scenario = WRITE_SCENARIOS.get((method, path))
+    scenario = WRITE_SCENARIOS.get((method, path)) or READ_SCENARIOS.get((method, path))
     if scenario is None:
         return [{"route": route, "caller": "-", "problem": "a write route with no scenario "
                  "(expectations/api_routes.py): a refusal cannot be shown to write nothing"}]
     problems = []
     lot = create_smoke_lot(database_url, portfolio_id)
     try:
-        url = path.format(portfolio_id=lot.portfolio_id, security_id=lot.security_id, lot_id=lot.lot_id)
+        url = path.format(portfolio_id=lot.portfolio_id, security_id=lot.security_id, lot_id=lot.lot_id,
+                          run_id=str(uuid.uuid4()))
         before = smoke_lot_state(database_url, lot)
         for caller, (token, status) in probe.tokens(denied_user).items():
             headers = {**probe.lie, **(bearer(token) if token else {})}
@@ -216,9 +220,9 @@ def _write_route(probe: _Probe, client: httpx.Client, route: str, method: str, p
         headers = {**probe.lie, **bearer(mint(probe.secret, f"runbook-probe:{nonce}-allowed", DAWSOS.operator_role))}
         r, problem = scenario(client, probe.base_url, url, headers, database_url, lot)
         seen.append({"route": route, "caller": caller, "status": r.status_code})
-        if r.status_code != 200 or problem:
+        if not 200 <= r.status_code < 300 or problem:      # 202: a cancellation accepted
             problems.append({"route": route, "caller": caller,
-                             "problem": problem or f"HTTP {r.status_code}, expected 200"})
+                             "problem": problem or f"HTTP {r.status_code}, expected 2xx"})
     finally:
         remove_smoke_lot(database_url, lot)
     return problems

@@ -274,3 +274,40 @@ def test_errors_logs_and_resources_after_day_5(week3_target, staging):
     assert any(x["pattern_id"] == "news_impact_analysis" for x in recent)
     text = "\n".join(lines[since:])
     assert server.jwt_secret not in text and "apikey=" not in text.replace("apikey=***", "")
+
+
+def test_every_new_route_passes_the_authorization_gate(week3_target, staging):
+    """The Week 0 authorization gate probes every route the service lists: the run routes,
+    validation, providers and resources refuse no, forged and expired tokens (401) and a
+    token without the right (403), and admit the operator."""
+    from runbook.expectations.authorization import authorization_gate
+    server = _on(staging, SHIPPED[-1].name)
+    result = authorization_gate(server.base_url, staging.database_url, staging.deploy_dir, server.jwt_secret)
+    assert result.passed, result.sample
+    routes = {r["route"] for r in result.details["requests"]}
+    assert {"GET /api/runs/{run_id}", "POST /api/runs/{run_id}/cancel"} <= routes
+    if SHIPPED[-1].name != "week3-day1-2":
+        assert {"POST /api/patterns/validate", "GET /api/providers"} <= routes
+
+
+def test_a_probe_pattern_beside_the_shipped_ones_runs_under_its_own_timeout(week3_target, staging):
+    """What the Week 3 gates do: serve a pattern of their own from DAWSOS_PATTERNS_DIR (an id the
+    generated input models do not know) with a short timeout_s."""
+    from runbook.expectations.week3.probe import probe_api
+    _on(staging, "week3-day1-2")
+    portfolio = sample_inputs(staging.database_url)["portfolio_id"]
+    probe = {"runbook_probe_slow": {
+        "timeout_s": 1, "inputs": {"portfolio_id": {"type": "uuid", "required": True}},
+        "steps": [{"id": "news", "capability": "data_harvester.get_news_events",
+                   "args": {"portfolio_id": "{{inputs.portfolio_id}}", "limit": "{{inputs.limit|default:10}}"}, "as": "news"}]}}
+    stand_in = upstream(staging)
+    with probe_api(staging, probe) as server:
+        assert execute(server, "runbook_probe_slow", {"portfolio_id": portfolio}).status_code == 200
+        assert_error_shape(execute(server, "runbook_probe_slow", {"portfolio_id": "x"}), 422, "invalid_inputs")
+        stand_in.set_fault("polygon", latency_ms=10_000)
+        try:
+            r = execute(server, "runbook_probe_slow", {"portfolio_id": portfolio})
+        finally:
+            stand_in.heal("polygon")
+    assert_error_shape(r, 504, "pattern_timeout")
+    assert r.json()["error"]["details"]["timeout_s"] == 1
