@@ -75,6 +75,9 @@ ORCHESTRATOR = "backend/app/core/pattern_orchestrator.py"
 TEMPLATES = "backend/app/core/templates.py"
 RUNS = "backend/app/core/runs.py"
 NEWS = "backend/patterns/news_impact_analysis.json"
+MAIN = "backend/app/main.py"
+SPAWN = ("    run.task = asyncio.create_task(\n        orchestrator.run_pattern(pattern_id, inputs, "
+         "rights=sorted(user.rights), user_id=user.user_id))")
 
 
 def deploy_variant(ctx, repo, tmp_path, path: str, old: str, new: str, what: str) -> None:
@@ -112,7 +115,7 @@ def test_timeout_fails_when_the_run_is_not_bounded(staging, week3_target, tmp_pa
 
 
 @pytest.mark.gate_fails("week3:cancellation")
-def test_cancellation_fails_when_the_run_is_only_marked_cancelled(staging, week3_target, tmp_path):
+def test_cancellation_fails_when_the_run_goes_on(staging, week3_target, tmp_path):
     deploy_variant(staging, week3_target.repo, tmp_path, RUNS, "or not run.task.cancel()", "",
                    "cancel marks the run but lets it go on")
     result = cancellation_check(staging)
@@ -122,6 +125,15 @@ def test_cancellation_fails_when_the_run_is_only_marked_cancelled(staging, week3
     assert any(c.startswith("execute ends 409") for c in checks)
     with connect(staging.database_url) as conn:     # the probe's rows are removed even so
         assert conn.execute("SELECT count(*) FROM pricing_packs WHERE date = '1990-01-02'").fetchone()[0] == 0
+
+    # the caller gets its 409 at once, but the run's work is shielded and goes on
+    deploy_variant(staging, week3_target.repo, tmp_path, MAIN, SPAWN, SPAWN.replace("run.task =", "work =")
+                   + "\n    run.task = asyncio.ensure_future(asyncio.shield(work))", "409, and the work goes on")
+    result = cancellation_check(staging)
+    assert not result.passed
+    assert result.details["execute"]["http"] == 409 and result.details["status_after"] == "cancelled"
+    assert {s["check"] for s in result.sample} >= {"the stand-in's FMP requests in flight back to 0",
+                                                   "nothing written by the cancelled run"}
 
 
 @pytest.mark.gate_fails("week3:template")
