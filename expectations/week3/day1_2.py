@@ -304,6 +304,9 @@ def run_cancel_probe(ctx: RunContext, server: ApiServer, control: UpstreamContro
     answer: dict = {}
     baseline = api_sessions(ctx.database_url, server)
     observed: dict = {"sessions_before": baseline}
+    if not baseline["total"]:
+        return [{"check": "the API's database sessions", "observed": "none found (neither by the API "
+                 "process's connections nor by application_name dawsos-api): they cannot be compared"}], observed
     with httpx.Client(timeout=MAX_LATENCY_S) as client, slowed(control, "fmp", CANCEL_PROVIDER_LATENCY_S):
         def start() -> None:
             r = execute(client, server.base_url, CANCEL_PROBE, inputs, headers)
