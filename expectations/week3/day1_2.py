@@ -98,17 +98,20 @@ class PatternCall:
 
     @property
     def timeout_s(self) -> float | None:
-        value = self.body.get("timeout_s") if isinstance(self.body, dict) else None
-        return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+        return as_seconds(self.body.get("timeout_s") if isinstance(self.body, dict) else None)
 
 
-def call(client: httpx.Client, server: ApiServer, checkout: Path, pattern_id: str, inputs: dict,
-         headers: dict | None = None) -> PatternCall:
+def as_seconds(value: object) -> float | None:
+    """A JSON number as seconds (true/false are not numbers here)."""
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def call(client: httpx.Client, server: ApiServer, checkout: Path, pattern_id: str, inputs: dict) -> PatternCall:
     """One run of a pattern with the smoke inputs it declares: status, body, wall time."""
     start = time.monotonic()
     try:
         r = execute(client, server.base_url, pattern_id, declared_inputs(load_pattern(checkout, pattern_id), inputs),
-                    {**server.headers(), **(headers or {})})
+                    server.headers())
     except httpx.HTTPError as exc:
         return PatternCall(pattern_id, None, {"request failed": type(exc).__name__}, time.monotonic() - start)
     try:
@@ -136,8 +139,7 @@ def provider_calls(ctx: RunContext, control: UpstreamControl, inputs: dict) -> l
 
 
 def declared_timeout(checkout: Path, pattern_id: str) -> float | None:
-    value = load_pattern(checkout, pattern_id).get("timeout_s")
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    return as_seconds(load_pattern(checkout, pattern_id).get("timeout_s"))
 
 
 # -- timeout ---------------------------------------------------------------------------------
