@@ -6,6 +6,7 @@ cancelled run 409 with its provider request closed, an unknown run 404 in the er
 Real git, real PostgreSQL, the real demo API and the upstream stand-in."""
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 import uuid
@@ -311,3 +312,39 @@ def test_a_probe_pattern_beside_the_shipped_ones_runs_under_its_own_timeout(week
             stand_in.heal("polygon")
     assert_error_shape(r, 504, "pattern_timeout")
     assert r.json()["error"]["details"]["timeout_s"] == 1
+
+
+def test_a_429_is_retried_after_its_retry_after_and_leaves_the_circuit_closed(week3_target, staging):
+    server = _on(staging, "week3-day3-4")
+    portfolio = sample_inputs(staging.database_url)["portfolio_id"]
+    stand_in = upstream(staging)
+    policy = httpx.get(f"{server.base_url}/api/providers", headers=server.headers()).json()["polygon"]
+    stand_in.clear_log()
+    stand_in.set_fault("polygon", status=429, retry_after_s=1)
+    try:
+        r = execute(server, "news_impact_analysis", {"portfolio_id": portfolio})
+    finally:
+        stand_in.heal("polygon")
+    assert r.status_code == 500 and r.json()["error"]["code"] == "step_failed"     # still 429 after the retries
+    arrivals = sorted(e["started"] for e in stand_in.log("polygon"))
+    assert len(arrivals) == policy["retry"]["attempts"]
+    assert all(b - a >= 1.0 for a, b in itertools.pairwise(arrivals)), arrivals
+    after = httpx.get(f"{server.base_url}/api/providers", headers=server.headers()).json()["polygon"]
+    assert after["circuit"]["state"] == "closed"
+
+
+def test_calls_to_a_provider_never_exceed_its_rate_plus_burst_in_any_second(week3_target, staging):
+    from concurrent.futures import ThreadPoolExecutor
+    server = _on(staging, "week3-day3-4")
+    portfolio = sample_inputs(staging.database_url)["portfolio_id"]
+    stand_in = upstream(staging)
+    policy = httpx.get(f"{server.base_url}/api/providers", headers=server.headers()).json()["polygon"]
+    stand_in.clear_log()
+    with ThreadPoolExecutor(8) as pool:            # 8 runs at once, 3 headline calls each
+        answers = list(pool.map(lambda _: execute(server, "news_impact_analysis", {"portfolio_id": portfolio}),
+                                range(8)))
+    assert [a.status_code for a in answers] == [200] * 8
+    arrivals = sorted(e["started"] for e in stand_in.log("polygon"))
+    bound = policy["rate_per_s"] + policy["burst"]
+    assert len(arrivals) > bound                   # enough calls that an unlimited client would exceed it
+    assert max(sum(1 for t in arrivals if start <= t < start + 1) for start in arrivals) <= bound
