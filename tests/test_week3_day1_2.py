@@ -115,7 +115,7 @@ def test_timeout_fails_when_the_run_is_not_bounded(staging, week3_target, tmp_pa
 
 
 @pytest.mark.gate_fails("week3:cancellation")
-def test_cancellation_fails_when_the_run_goes_on(staging, week3_target, tmp_path):
+def test_cancellation_fails_when_the_run_goes_on_or_leaves_a_session(staging, week3_target, tmp_path):
     deploy_variant(staging, week3_target.repo, tmp_path, RUNS, "or not run.task.cancel()", "",
                    "cancel marks the run but lets it go on")
     result = cancellation_check(staging)
@@ -134,6 +134,16 @@ def test_cancellation_fails_when_the_run_goes_on(staging, week3_target, tmp_path
     assert result.details["execute"]["http"] == 409 and result.details["status_after"] == "cancelled"
     assert {s["check"] for s in result.sample} >= {"the stand-in's FMP requests in flight back to 0",
                                                    "nothing written by the cancelled run"}
+
+    # a cancellation that leaves a database session behind (a pooled connection in a transaction)
+    deploy_variant(staging, week3_target.repo, tmp_path, RUNS, "        run.cancel_requested = True\n",
+                   "        run.cancel_requested = True\n        from app.core import database\n"
+                   "        asyncio.ensure_future(database.get_pool().acquire()).add_done_callback(\n"
+                   "            lambda held: asyncio.ensure_future(held.result().execute('BEGIN')))\n",
+                   "cancel leaves a session in a transaction")
+    result = cancellation_check(staging)
+    assert not result.passed
+    assert [s["check"] for s in result.sample] == ["the API's database sessions back to baseline"]
 
 
 @pytest.mark.gate_fails("week3:template")
