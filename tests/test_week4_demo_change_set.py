@@ -19,7 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from runbook.context import build_context
 from runbook.demo.change_sets import by_name
 from runbook.expectations.change_set import change_set_gates
-from runbook.expectations.smoke import sample_inputs, smoke
+from runbook.expectations.smoke import declared_inputs, load_pattern, pattern_ids, sample_inputs, smoke
 from runbook.pg import connect
 from runbook.tasks.code import git_ops
 from runbook.tasks.target.deploy import api, deploy, shutdown
@@ -77,15 +77,26 @@ def counter(families: dict, family: str, **labels) -> float:
                if s.name == f"{family}_total" and all(s.labels.get(k) == v for k, v in labels.items()))
 
 
+def every_patterns_data(server, ctx) -> dict:
+    inputs = sample_inputs(ctx.database_url)
+    answers = {pid: execute(server, pid, declared_inputs(load_pattern(ctx.deploy_dir, pid), inputs))
+               for pid in pattern_ids(ctx.deploy_dir)}
+    assert {pid: r.status_code for pid, r in answers.items()} == dict.fromkeys(answers, 200)
+    return {pid: r.json()["data"] for pid, r in answers.items()}
+
+
 def test_the_change_set_merges_after_week_3_passes_its_tests_and_keeps_every_pattern(week3_target, staging):
     ctx = staging
-    _serve(ctx, "plan/week3-day5", {"REDIS_URL": REDIS_URL})
+    before = every_patterns_data(_serve(ctx, "plan/week3-day5", {"REDIS_URL": REDIS_URL}), ctx)
     ctx.parameters = {"change_ref": WEEK4.branch}
     gates = change_set_gates(ctx)
     assert [(g.name, g.passed) for g in gates] == [
         ("change-set:ref", True), ("change-set:merges-cleanly", True), ("change-set:target-tests", True)
     ], [(g.name, g.observed, g.details.get("output_tail", "")[-1500:]) for g in gates if not g.passed]
     server = _serve(ctx, WEEK4.branch, {})
+    after = every_patterns_data(server, ctx)
+    assert len(after) == 13
+    assert [pid for pid in before if after.get(pid) != before[pid]] == []      # the same data, all 13
     result, runs = smoke(server.base_url, ctx.deploy_dir, ctx.database_url, server.headers())
     assert result.passed, result.sample
     assert "GET /metrics" in {r.pattern for r in runs}
