@@ -127,6 +127,11 @@ def test_metrics_and_the_cache_scoped_to_the_caller(week3_target, staging):
     refused = httpx.get(f"{server.base_url}/metrics", headers=server.headers(role="analyst"), timeout=10)
     assert refused.status_code == 403
 
+    from runbook.expectations.authorization import authorization_gate     # Week 0's, on the new route
+    result = authorization_gate(server.base_url, staging.database_url, staging.deploy_dir, server.jwt_secret)
+    assert result.passed, result.sample
+    assert "GET /metrics" in {r["route"] for r in result.details["requests"]}
+
 
 def _small_and_large_portfolio(database_url: str) -> tuple[str, str]:
     """The portfolio with the most open lots, and a new one of the same user holding the open
