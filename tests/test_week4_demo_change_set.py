@@ -18,8 +18,15 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from runbook.context import build_context
 from runbook.demo.change_sets import by_name
+from runbook.expectations.authorization import authorization_gate
 from runbook.expectations.change_set import change_set_gates
-from runbook.expectations.smoke import declared_inputs, load_pattern, pattern_ids, sample_inputs, smoke
+from runbook.expectations.smoke import (
+    declared_inputs,
+    load_pattern,
+    pattern_ids,
+    sample_inputs,
+    smoke,
+)
 from runbook.pg import connect
 from runbook.tasks.code import git_ops
 from runbook.tasks.target.deploy import api, deploy, shutdown
@@ -127,7 +134,6 @@ def test_metrics_and_the_cache_scoped_to_the_caller(week3_target, staging):
     refused = httpx.get(f"{server.base_url}/metrics", headers=server.headers(role="analyst"), timeout=10)
     assert refused.status_code == 403
 
-    from runbook.expectations.authorization import authorization_gate     # Week 0's, on the new route
     result = authorization_gate(server.base_url, staging.database_url, staging.deploy_dir, server.jwt_secret)
     assert result.passed, result.sample
     assert "GET /metrics" in {r["route"] for r in result.details["requests"]}
