@@ -54,7 +54,7 @@ TOLERANCE = {"open_fds": 6, "threads": 3, "asyncio_tasks": 3}
 class Figures:
     endpoint: dict          # what GET /health/resources answers
     process: dict | None    # psutil's view of a managed API's process
-    sessions: int           # the API's database sessions in pg_stat_activity
+    sessions: int | None    # the API's database sessions in pg_stat_activity (None: over a unix socket)
 
     def flat(self) -> dict:
         pool = self.endpoint.get("db_connections") or {}
@@ -92,9 +92,14 @@ class Probe:
         return [c.laddr.port for c in self.proc.net_connections(kind="tcp")
                 if c.raddr and c.raddr.port == self.db_port]
 
-    def sessions(self) -> int:
-        # no TCP connection to the server: a unix socket (client_port says nothing), the name alone
-        ports = self.client_ports() or None
+    def sessions(self) -> int | None:
+        """The API's sessions by their client ports (its TCP connections to the server), or by
+        application_name for an external API. A managed API on a unix socket: None, since every
+        API of the run (the latency gate's baseline, probes) carries the same name there; its
+        connections are then judged by the pool's own figures and the process's fds."""
+        ports = self.client_ports()
+        if ports == []:
+            return None
         with connect(self.ctx.database_url) as conn:
             return conn.execute(
                 "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s AND datname = current_database()"
@@ -114,7 +119,7 @@ def leftovers(base: Figures, now: Figures, inflight: dict[str, int]) -> list[dic
               "threads": b["threads"] + TOLERANCE["threads"],
               "asyncio_tasks": b["asyncio_tasks"] + TOLERANCE["asyncio_tasks"],
               "in_use": b["in_use"],
-              "sessions": max(b["sessions"], n["pool_size"] or 0)}
+              **({"sessions": max(b["sessions"], n["pool_size"] or 0)} if b["sessions"] is not None else {})}
     if now.process:
         limits.update(process_fds=b["process_fds"] + TOLERANCE["open_fds"] + grown,
                       process_threads=b["process_threads"] + TOLERANCE["threads"])
@@ -249,7 +254,7 @@ def resources_check(ctx: RunContext) -> GateResult:
                                    "its timeouts cannot be driven within the gate's bounded load")
             control = upstream(ctx)
             control.heal(NEWS_PROVIDER)
-            if not probe.sessions():
+            if probe.sessions() == 0:
                 raise RunbookError(f"no database session of the API carries application_name {APPLICATION_NAME!r}")
             load = Load(probe, sample_inputs(ctx.database_url), timeout_s)
             load.run("warm-up", [load.normal] * CONCURRENCY * 3)
