@@ -111,3 +111,86 @@ def test_the_statement_counter_counts_statements_not_prepares(admin_url):
         conn.pgconn.exec_(b"SELECT 1; SELECT 2")                         # simple protocol: 1 Query
         assert counter.settled() - start == 4
         assert counter.connections == 1 and not counter.encrypted
+
+
+def test_the_gates_pass_on_the_change_set(staging, week3_target):
+    deploy(staging, at(week3_target, CHANGE_SET))
+    results = {check.__name__: check(staging) for check in (n_plus_one_check, cache_check, monitoring_check, async_check)}
+    for name, result in results.items():
+        assert result.passed, (name, result.sample)
+    rows = results["n_plus_one_check"].details["statements_per_run"]
+    # the target's own count agrees that nothing grows (and counts fewer: no BEGIN, COMMIT, reset)
+    assert all(r["small_db_queries_total"] == r["large_db_queries_total"] > 0 for r in rows)
+    assert all(r["small_statements"] == r["large_statements"] for r in rows)
+    assert probe_portfolios(staging) == 0
+    cache = results["cache_check"]
+    seen = {(a["pattern"], a["what"]): a["x_cache"] for a in cache.details["answers"]}
+    assert seen[("portfolio_overview", "same user, same inputs")] == "hit"
+    assert seen[("portfolio_overview", "another user, same role")] == "miss"
+    assert seen[("rb_cache_ttl_probe", "past its TTL, after a write")] == "miss"
+    assert seen[("rb_cache_never_probe", "again")] == "bypass"
+    assert seen[("portfolio_overview", "Redis down, again")] == "bypass"
+    assert results["monitoring_check"].details["slow_query_lines"] > 0
+
+
+# -- a change set that breaks exactly one property --------------------------------------------
+
+# (gate, file, the change set's line, the broken line, what the gate then says)
+BROKEN = {
+    "the rebalance preview reads each sell's lots again": (
+        n_plus_one_check, "backend/app/agents/optimizer_agent.py",
+        "previews = await trade_execution.preview_sells(self.pool, portfolio_id, sells)   # one query",
+        'previews = [await trade_execution.preview_sell(self.pool, portfolio_id, t["security_id"], '
+        't["trade_qty"], t["price"]) for t in sells]',
+        "statements grow with the portfolio: 9 -> 13"),
+    "the cache key forgets the caller": (
+        cache_check, "backend/app/core/pattern_cache.py",
+        '"inputs": inputs, "sub": sub, "role": role}', '"inputs": inputs, "role": role}',
+        "X-Cache 'hit', expected miss"),
+    "slow queries logged by their text": (
+        monitoring_check, "backend/app/core/query_stats.py",
+        '"statement_id": statement_id(sql)})', '"statement": sql})',
+        "slow_query line without statement_id"),
+    "the result encoded on the event loop, blocking it 30 ms": (
+        async_check, "backend/app/main.py",
+        "encoded = await asyncio.to_thread(_encode, result)",
+        '__import__("time").sleep(0.03)\n    encoded = _encode(result)',
+        "/health p99"),
+}
+
+
+@pytest.mark.gate_fails("week4:n-plus-one")
+@pytest.mark.gate_fails("week4:cache")
+@pytest.mark.gate_fails("week4:monitoring")
+@pytest.mark.gate_fails("week4:async")
+def test_each_gate_fails_on_a_change_set_that_breaks_its_property(staging, week3_target, tmp_path):
+    for what, (check, path, old, new, says) in BROKEN.items():
+        deploy(staging, commit_edit(week3_target.repo, CHANGE_SET, path, old, new, what, tmp_path))
+        result = check(staging)
+        assert not result.passed, what
+        assert any(p.startswith(says) for p in problems(result)), (what, result.sample)
+    assert probe_portfolios(staging) == 0
+
+
+# -- the flow -------------------------------------------------------------------------------------
+
+@pytest.mark.usefixtures("prefect_server")
+def test_flow_on_staging_is_green_and_ticks_the_standup(week3_target, slack_standin):
+    from runbook.flows.standup import collect
+    from runbook.flows.week4.day3_4 import performance_optimisation
+
+    ctx = build_context("test-week4-day3-4", "staging", uuid.uuid4().hex)
+    deploy(ctx, at(week3_target, BEFORE))            # staging runs Week 3 Day 5, as the plan leaves it
+    shutdown(ctx)
+    out = performance_optimisation(environment="staging")      # change_ref: plan/week4-day3-4
+    assert out.status == "completed"
+    assert ["code:change-set", "gate:n-plus-one", "gate:cache", "gate:monitoring", "gate:async",
+            "gate:no-regression", "smoke"] == [
+        s for s in out.applied if s.startswith(("code:", "gate:", "smoke")) and s != "smoke:baseline"]
+    deployed = week3_target.deploy["staging"]
+    assert git_ops.git(deployed, "rev-parse", "HEAD^2") == at(week3_target, CHANGE_SET)
+    assert slack_standin.requests == []
+    ticked = collect(None, since_last=False).ticked()
+    assert {t for k, t in ticked if k == "week4-day3-4"} == {
+        "No N+1 queries", "Caching implemented", "Monitoring in place", "Async execution working"}
+    assert not list((week3_target.workspace / "redis").glob("*/dump.rdb"))    # nothing persisted
