@@ -133,7 +133,7 @@ WEEK4_DAY3_4 = PlanDay(
     ), change_set="plan/week4-day3-4")
 
 PLAN: tuple[PlanDay, ...] = (WEEK0_DAY1_2, WEEK0_DAY3_4, WEEK0_DAY5, WEEK1_DAY3_5,
-                             WEEK3_DAY1_2, WEEK3_DAY3_4, WEEK3_DAY5)
+                             WEEK3_DAY1_2, WEEK3_DAY3_4, WEEK3_DAY5, WEEK4_DAY3_4)
 
 
 def by_key(key: str) -> PlanDay:
