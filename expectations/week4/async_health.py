@@ -72,7 +72,7 @@ def _measure(ctx: RunContext) -> tuple[list[float], dict]:
 
 
 @gate(NAME, checks=f"while {CLIENTS} clients run patterns, /health answers with p99 under {P99_LIMIT_MS:.0f} ms "
-      f"({PROBES} probes on a dedicated connection)", runs_in="Week 3 Days 3-4 (Week 4 Task 8.4)")
+      f"({PROBES} probes on a dedicated connection)", runs_in="Week 4 Days 3-4 (gate:async; Task 8.4)")
 def async_check(ctx: RunContext) -> GateResult:
     timings, statuses = _measure(ctx)
     if len(timings) >= 2 and p99(timings) >= P99_LIMIT_MS:

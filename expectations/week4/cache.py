@@ -121,7 +121,7 @@ def _redis_down(seen: _Seen, ctx: RunContext, inputs) -> None:
 @gate(NAME, checks="a repeated run by the same user is a hit (X-Cache, dawsos_pattern_cache_total) with "
       "identical data; another user is never served it; TTL from the pattern's JSON (past it, and after a "
       "write, a miss with fresh data; 0 never cached); with Redis unreachable patterns answer 200 uncached",
-      runs_in="Week 3 Days 3-4 (Week 4 Task 8.2)")
+      runs_in="Week 4 Days 3-4 (gate:cache; Task 8.2)")
 def cache_check(ctx: RunContext) -> GateResult:
     seen, inputs = _Seen(), sample_inputs(ctx.database_url)
     with probe_api(ctx, _probe_patterns(ctx), {"PATTERN_CACHE_TTL_S": str(DEFAULT_TTL_S)}) as server, \

@@ -57,7 +57,7 @@ def slow_query_problems(records: list[dict], parameters: list[str]) -> list[str]
 @gate(NAME, checks="/metrics has the latency histogram by route and pattern, the cache, upstream and "
       "statement counters, and they move with traffic; slow statements are logged as JSON with "
       "duration_ms and statement_id, never their parameters",
-      runs_in="Week 3 Days 3-4 (Week 4 Task 8.3)")
+      runs_in="Week 4 Days 3-4 (gate:monitoring; Task 8.3)")
 def monitoring_check(ctx: RunContext) -> GateResult:
     inputs, problems = sample_inputs(ctx.database_url), []
     control = upstream(ctx)

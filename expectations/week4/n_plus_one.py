@@ -53,7 +53,7 @@ def publish(rows: list[dict]) -> None:
 @gate(NAME, checks="for every pattern, the SQL statements one run executes (counted on the wire, and "
       "dawsos_db_queries_total where /metrics has it) do not grow from a one-lot copy of "
       "the portfolio with the most open lots to that portfolio",
-      runs_in="Week 3 Days 3-4 (Week 4 Task 8.1)")
+      runs_in="Week 4 Days 3-4 (gate:n-plus-one; Task 8.1)")
 def n_plus_one_check(ctx: RunContext) -> GateResult:
     api(ctx)                                   # the environment's API, before its URL is swapped
     large = largest_portfolio(ctx.database_url)

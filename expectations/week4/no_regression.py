@@ -51,7 +51,7 @@ def paired_p95(ctx: RunContext, before, after, patterns: list[str]) -> tuple[dic
 
 @gate(NAME, checks="per pattern, p95 latency after the change set is not more than 20% (and more than "
       f"{latency.FLOOR_MS:.0f} ms) worse than the run's baseline code, measured side by side",
-      runs_in="Week 3 Days 3-4 (Week 4: the plan's rollback trigger)")
+      runs_in="Week 4 Days 3-4 (gate:no-regression; the plan's rollback trigger)")
 def no_regression_check(ctx: RunContext) -> GateResult:
     base = ctx.extra.get(latency.BASELINE_KEY)
     if not base or base.get("medians") is not None:
