@@ -1,22 +1,15 @@
-"""Week 3 gates (being written): each fails closed until it is."""
+"""Week 3, Days 3-4 gates (Data Integrity Fixes), one module each: blocking validation,
+transactions, input validation, rate limiting with retry and circuit breaker."""
 from __future__ import annotations
 
-from runbook.context import RunContext
-from runbook.gate_result import GateResult
+from runbook.expectations.week3.blocking_validation import (
+    blocking_validation_gate as blocking_validation_check,
+)
+from runbook.expectations.week3.input_validation import (
+    input_validation_gate as input_validation_check,
+)
+from runbook.expectations.week3.rate_limiting import rate_limiting_gate as rate_limiting_check
+from runbook.expectations.week3.transactions import transactions_gate as transactions_check
 
-
-
-def blocking_validation_check(ctx: RunContext) -> GateResult:
-    return GateResult("blocking-validation", False, "not written yet", observed="no check", expected="a check")
-
-
-def transactions_check(ctx: RunContext) -> GateResult:
-    return GateResult("transactions", False, "not written yet", observed="no check", expected="a check")
-
-
-def input_validation_check(ctx: RunContext) -> GateResult:
-    return GateResult("input-validation", False, "not written yet", observed="no check", expected="a check")
-
-
-def rate_limiting_check(ctx: RunContext) -> GateResult:
-    return GateResult("rate-limiting", False, "not written yet", observed="no check", expected="a check")
+__all__ = ["blocking_validation_check", "input_validation_check", "rate_limiting_check",
+           "transactions_check"]

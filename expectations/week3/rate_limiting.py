@@ -1,0 +1,234 @@
+"""Gate of Week 3 Task 6.4: per-provider rate limit, retry with backoff, circuit breaker —
+measured at the provider (the upstream stand-in's log of arrivals), driven by a probe pattern
+that calls Polygon once per run (`fetch_provider_news`), served by a probe API.
+
+The configuration is the target's own (`GET /api/providers`, operator): the gate checks the
+behaviour against what the service says it does.
+- rate: a burst of concurrent runs (more than `rate_per_s + burst`); in no 1-s window do more
+  calls arrive at Polygon (arrivals `started`) than the limiter may let through in 1 s plus the
+  spread of their trips to the provider: `burst + rate_per_s * (1 + 0.2)` (a call's way from the
+  limiter to the stand-in varies by up to 200 ms on a loaded host; without a limiter the whole
+  burst arrives within a fraction of a second);
+- 429: Polygon answers 429 with a `Retry-After` longer than the retry's first backoff; the
+  run's calls arrive at least that far apart (at least one retry);
+- other failures: Polygon answers 500; the run's calls arrive with growing gaps, each at least
+  half its exponential step `min(base_s * 2**i, max_s)` (half: jittered backoffs);
+- circuit: Polygon down; runs until the service reports the circuit `open` (it must, within
+  `failure_threshold` + 2 runs); then a run answers at once (< 1 s) 503 `provider_unavailable`
+  and no call reaches Polygon during `reset_timeout_s`; Polygon healed, after the cool-down a run
+  succeeds and the circuit reports `closed`.
+Whatever happens the stand-in is healed and the circuit brought back to closed.
+"""
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from itertools import pairwise
+
+from runbook.context import RunContext
+from runbook.expectations.week3.calls import PROBE_IDS, PROBE_INPUTS, Answer, call, execute, verdict
+from runbook.expectations.week3.probe import error_code, probe_api
+from runbook.expectations.week3.probe_prices import probe_day
+from runbook.gate_registry import gate
+from runbook.gate_result import GateResult
+from runbook.tasks.target.api_server import ApiServer
+from runbook.tasks.target.deploy import upstream
+from runbook.tasks.target.upstream import UpstreamControl
+
+NAME = "week3:rate-limiting"
+PROVIDERS_ROUTE = "/api/providers"
+PROVIDER = "polygon"
+PATTERN = PROBE_IDS[0]
+JITTER_S = 0.02          # a retry's arrival may come this much early against its wait
+TRIP_SPREAD_S = 0.2      # calls a limiter let through apart may arrive this much closer
+AT_ONCE_S = 1.0          # an open circuit answers within this
+MAX_BURST_RUNS = 80
+
+
+def max_in_window(starts: list[float], window_s: float = 1.0) -> int:
+    """The most arrivals in any window of `window_s` seconds."""
+    starts = sorted(starts)
+    best, first = 0, 0
+    for last, t in enumerate(starts):
+        while t - starts[first] >= window_s:
+            first += 1
+        best = max(best, last - first + 1)
+    return best
+
+
+def gaps(entries: list[dict]) -> list[float]:
+    starts = sorted(e["started"] for e in entries)
+    return [round(b - a, 3) for a, b in pairwise(starts)]
+
+
+class _Probe:
+    """The probe API, the stand-in, and the provider's settings as the service reports them."""
+
+    def __init__(self, server: ApiServer, stand_in: UpstreamControl, config: dict, portfolio_id: str):
+        self.server, self.stand_in, self.config = server, stand_in, config
+        self.portfolio_id = portfolio_id
+
+    def run(self) -> Answer:
+        return execute(self.server, PATTERN, self.portfolio_id)
+
+    def arrivals(self, since: float) -> list[dict]:
+        return [e for e in self.stand_in.log(PROVIDER) if e["started"] >= since]
+
+    def circuit(self) -> str | None:
+        answer = call(self.server, "GET", PROVIDERS_ROUTE)
+        return (((answer.body or {}).get(PROVIDER) or {}).get("circuit") or {}).get("state") \
+            if isinstance(answer.body, dict) else None
+
+    def until_closed(self) -> str | None:
+        """Healed, then runs until one succeeds and the circuit reports closed (cool-down + 10 s
+        at most): a success also clears the failures counted so far, so checks start even."""
+        self.stand_in.heal(PROVIDER)
+        deadline = time.monotonic() + float(self.config["circuit"]["reset_timeout_s"]) + 10
+        while True:
+            ok = self.run().status == 200
+            state = self.circuit()
+            if (ok and state == "closed") or time.monotonic() >= deadline:
+                return state
+            time.sleep(0.5)
+
+
+def _config(server: ApiServer) -> tuple[dict | None, str | None]:
+    answer = call(server, "GET", PROVIDERS_ROUTE)
+    body = answer.body if isinstance(answer.body, dict) else {}
+    conf = body.get(PROVIDER)
+    try:
+        float(conf["rate_per_s"]), int(conf["burst"])
+        float(conf["retry"]["base_s"]), float(conf["retry"]["max_s"]), int(conf["retry"]["attempts"])
+        int(conf["circuit"]["failure_threshold"]), float(conf["circuit"]["reset_timeout_s"])
+        conf["circuit"]["state"]
+    except (KeyError, TypeError, ValueError):
+        return None, f"{PROVIDERS_ROUTE} has no complete {PROVIDER} entry: {answer.short()}"
+    return conf, None
+
+
+def _check_rate(p: _Probe, problems: list[dict], observed: dict) -> None:
+    rate, burst = float(p.config["rate_per_s"]), int(p.config["burst"])
+    limit = int(burst + rate * (1 + TRIP_SPREAD_S))
+    runs = min(MAX_BURST_RUNS, 2 * int(rate + burst) + 4)
+    since = time.time()
+    with ThreadPoolExecutor(max_workers=runs) as pool:
+        answers = list(pool.map(lambda _: p.run(), range(runs)))
+    arrivals = [e["started"] for e in p.arrivals(since)]
+    peak = max_in_window(arrivals)
+    observed["rate"] = {"runs": runs, "arrivals": len(arrivals), "max_per_1s": peak, "limit": limit,
+                        "statuses": sorted({a.status for a in answers}),
+                        "arrivals_s": [round(t - min(arrivals), 3) for t in sorted(arrivals)][:20]}
+    if not arrivals:
+        problems.append({"check": "rate", "problem": f"none of {runs} runs reached {PROVIDER}: nothing measured"})
+    elif peak > limit:
+        problems.append({"check": "rate", "problem": f"{peak} calls reached {PROVIDER} within 1 s, above "
+                         f"rate_per_s + burst (+ {TRIP_SPREAD_S} s of trip spread) = {limit}"})
+    if any(a.status >= 500 and error_code(a.body) != "provider_unavailable" for a in answers):
+        problems.append({"check": "rate", "problem": f"a run of the burst failed: "
+                         f"{next(a.short() for a in answers if a.status >= 500)}"})
+
+
+def _check_retry_after(p: _Probe, problems: list[dict], observed: dict) -> None:
+    retry_after = max(1.0, 2 * float(p.config["retry"]["base_s"]))
+    p.stand_in.set_fault(PROVIDER, status=429, retry_after_s=retry_after)
+    since = time.time()
+    answer = p.run()
+    spacing = gaps(p.arrivals(since))
+    observed["429"] = {"retry_after_s": retry_after, "gaps_s": spacing, "status": answer.status}
+    if not spacing:
+        problems.append({"check": "429", "problem": f"no retry after a 429 ({answer.short()})"})
+    elif min(spacing) < retry_after - JITTER_S:
+        problems.append({"check": "429", "problem": f"retried {min(spacing)} s after a 429 asking "
+                         f"Retry-After {retry_after} s"})
+
+
+def _check_backoff(p: _Probe, problems: list[dict], observed: dict) -> None:
+    base, cap = float(p.config["retry"]["base_s"]), float(p.config["retry"]["max_s"])
+    p.stand_in.set_fault(PROVIDER, status=500)
+    since = time.time()
+    answer = p.run()
+    spacing = gaps(p.arrivals(since))
+    steps = [min(base * 2 ** i, cap) for i in range(len(spacing))]
+    observed["500"] = {"gaps_s": spacing, "exponential_steps_s": steps, "status": answer.status}
+    if not spacing:
+        problems.append({"check": "backoff", "problem": f"no retry after a 500 ({answer.short()})"})
+    short = [(g, s) for g, s in zip(spacing, steps) if g < s / 2 - JITTER_S]
+    if short:
+        problems.append({"check": "backoff", "problem": f"retries closer than their exponential step "
+                         f"(gap, step): {short}"})
+
+
+def _check_circuit(p: _Probe, problems: list[dict], observed: dict) -> None:
+    threshold = int(p.config["circuit"]["failure_threshold"])
+    cool_down = float(p.config["circuit"]["reset_timeout_s"])
+    p.stand_in.set_fault(PROVIDER, down=True)
+    runs = 0
+    while p.circuit() != "open" and runs < threshold + 2:
+        p.run()
+        runs += 1
+    opened = time.time()
+    observed["circuit"] = {"runs_to_open": runs, "state": p.circuit()}
+    if observed["circuit"]["state"] != "open":
+        problems.append({"check": "circuit", "problem": f"not open after {runs} failing runs "
+                         f"(failure_threshold {threshold})"})
+        return
+    # refused runs spread over the first half of the cool-down (it began before `opened`)
+    for i in range(3):
+        time.sleep(max(0.0, opened + i * cool_down / 6 - time.time()))
+        refused = p.run()
+        if refused.status != 503 or error_code(refused.body) != "provider_unavailable" or refused.seconds > AT_ONCE_S:
+            problems.append({"check": "circuit", "problem": f"an open circuit answered {refused.short()} in "
+                             f"{refused.seconds:.2f} s, expected 503 provider_unavailable within {AT_ONCE_S} s"})
+    observed["circuit"]["while_open"] = {"status": refused.status, "code": error_code(refused.body)}
+    leaked = p.arrivals(opened)
+    if leaked:
+        problems.append({"check": "circuit", "problem": f"{len(leaked)} call(s) reached {PROVIDER} "
+                         f"while the circuit was open"})
+    p.stand_in.heal(PROVIDER)
+    time.sleep(max(0.0, opened + cool_down - time.time()) + 0.2)
+    trial = p.run()
+    state = p.circuit()
+    observed["circuit"]["after_cool_down"] = {"status": trial.status, "state": state}
+    if trial.status != 200 or state != "closed":
+        problems.append({"check": "circuit", "problem": f"after the cool-down with {PROVIDER} healed: "
+                         f"{trial.short()}, circuit {state!r} (expected 200 and closed)"})
+
+
+@gate(NAME, checks="per provider, as the stand-in counts arrivals: a burst of runs never exceeds "
+      "rate_per_s + burst in any 1 s (allowing 0.2 s of spread in the calls' trips); a 429 is "
+      "retried after its Retry-After; other failures with exponential backoff; after "
+      "failure_threshold failures the circuit opens (503 provider_unavailable at once, no call "
+      "for reset_timeout_s), then closes when the provider recovers; the stand-in healed and the circuit closed afterwards",
+      runs_in="Week 3 Days 3-4 (gate:rate-limiting)")
+def rate_limiting_gate(ctx: RunContext) -> GateResult:
+    problems: list[dict] = []
+    observed: dict = {}
+    expectation = ("provider calls within rate_per_s + burst per second; Retry-After honoured; "
+                   "exponential backoff; the circuit opens, refuses at once, and closes on recovery")
+    stand_in = upstream(ctx)
+    day = probe_day(ctx.database_url)
+    spec = {"name": "runbook probe: one Polygon call", "inputs": PROBE_INPUTS, "steps": [
+        {"id": "news", "capability": "data_harvester.fetch_provider_news", "as": "news",
+         "args": {"symbol": day.symbols[0], "limit": 1}}]}
+    try:
+        with probe_api(ctx, {PATTERN: spec}) as server:
+            config, why = _config(server)
+            if config is None:
+                problems.append({"check": "config", "problem": why})
+                return verdict(NAME, expectation, problems, observed)
+            observed["config"] = {k: config[k] for k in ("rate_per_s", "burst", "retry")}
+            probe = _Probe(server, stand_in, config, day.portfolio_id)
+            try:
+                for check in (_check_rate, _check_retry_after, _check_backoff, _check_circuit):
+                    check(probe, problems, observed)
+                    if probe.until_closed() != "closed":
+                        problems.append({"check": check.__name__.removeprefix("_check_"),
+                                         "problem": "the circuit did not close again with the provider healed"})
+                        break
+            finally:
+                probe.until_closed()
+    except Exception as exc:  # noqa: BLE001 - a probe that could not run fails the gate, named
+        problems.append({"check": "-", "problem": f"{type(exc).__name__}: {str(exc)[:200]}"})
+    finally:
+        stand_in.heal(PROVIDER)
+    return verdict(NAME, expectation, problems, observed)
