@@ -1,4 +1,5 @@
-"""What the Week 4 gates share: pattern runs as a given user, and portfolios by size."""
+"""What the Week 4 gates share: pattern runs as a given user, the largest portfolio and a
+one-lot copy of it the gate owns."""
 from __future__ import annotations
 
 import json
@@ -7,13 +8,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 from psycopg import sql
 
-import httpx
-
 from runbook.errors import RunbookError
-from runbook.expectations.week3.probe import PATTERNS_DIR_SETTING
 from runbook.expectations.smoke import declared_inputs, execute, load_pattern
+from runbook.expectations.week3.probe import PATTERNS_DIR_SETTING
 from runbook.pg import connect
 from runbook.tasks.target.api_server import ApiServer
 
