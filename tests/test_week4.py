@@ -55,7 +55,6 @@ def probe_portfolios(ctx) -> int:
 @pytest.mark.gate_fails("week4:n-plus-one")
 @pytest.mark.gate_fails("week4:cache")
 @pytest.mark.gate_fails("week4:monitoring")
-@pytest.mark.gate_fails("week4:async")
 def test_the_gates_fail_on_the_code_before_the_change_set(staging, week3_target):
     deploy(staging, at(week3_target, BEFORE))
     assert api(staging).environment["REDIS_URL"] == staging.extra[REDIS].url   # the run's own Redis
@@ -76,11 +75,9 @@ def test_the_gates_fail_on_the_code_before_the_change_set(staging, week3_target)
     monitoring = monitoring_check(staging)
     assert not monitoring.passed and monitoring.name == "week4:monitoring"
     assert problems(monitoring) == ["GET /metrics answered HTTP 404", "no slow_query line in the log with SLOW_QUERY_MS=0"]
-
-    health = async_check(staging)
-    assert not health.passed and health.name == "week4:async"
-    assert health.details["pattern_runs"].keys() == {"200"}
-    assert health.details["health_ms"]["p99"] >= 20
+    # (the async gate is not asserted here: with the demo's 2000 lots the code before keeps
+    # little CPU work on its loop, and /health's p99 under load ranges 17-39 ms with the machine;
+    # it fails reliably on a change set that blocks the loop, below)
 
 
 @pytest.mark.gate_fails("week4:no-regression")
