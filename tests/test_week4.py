@@ -11,7 +11,7 @@ import pytest
 from test_week3_change_sets import commit_edit
 
 from runbook.context import build_context
-from runbook.expectations import latency
+from runbook.errors import GateFailed
 from runbook.expectations.week4.day3_4 import (
     async_check,
     cache_check,
@@ -28,7 +28,9 @@ pytestmark = pytest.mark.timeout(600)
 BEFORE, CHANGE_SET = "plan/week3-day5", "plan/week4-day3-4"
 LEDGER = "backend/app/services/ledger.py"
 HOLDINGS = '    rows = await pool.fetch(HOLDINGS_SQL, to_uuid(portfolio_id))\n'
-HOLDINGS_SLOWED = '    import asyncio\n    await asyncio.sleep(0.4)\n' + HOLDINGS
+# a tail regression: one read in seven waits half a second (the medians hardly move; p95 does)
+HOLDINGS_TAIL = ('    import asyncio, random\n    if random.random() < 0.15:\n'
+                 '        await asyncio.sleep(0.5)\n' + HOLDINGS)
 
 
 @pytest.fixture
@@ -81,19 +83,11 @@ def test_the_gates_fail_on_the_code_before_the_change_set(staging, week3_target)
 
 
 @pytest.mark.gate_fails("week4:no-regression")
-def test_no_regression_fails_on_slower_code_and_without_a_baseline(staging, week3_target, tmp_path):
+def test_no_regression_fails_closed_without_a_baseline(staging, week3_target):
     deploy(staging, at(week3_target, BEFORE))
     unmeasured = no_regression_check(staging)
-    assert not unmeasured.passed and unmeasured.observed == "no baseline: this run deployed no code"
-
-    latency.remember_baseline(staging)                       # what a code update does first
-    deploy(staging, commit_edit(week3_target.repo, BEFORE, LEDGER, HOLDINGS, HOLDINGS_SLOWED,
-                                "holdings 400 ms slower", tmp_path))
-    slowed = no_regression_check(staging)
-    assert not slowed.passed and slowed.name == "week4:no-regression"
-    worse = {row["pattern"] for row in slowed.sample}
-    assert {"portfolio_overview", "policy_rebalance"} <= worse
-    assert all(row["after_ms"] - row["baseline_ms"] > 300 for row in slowed.sample)
+    assert not unmeasured.passed and unmeasured.name == "week4:no-regression"
+    assert unmeasured.observed == "no baseline: this run deployed no code"
 
 
 def test_the_statement_counter_counts_statements_not_prepares(admin_url):
@@ -191,3 +185,22 @@ def test_flow_on_staging_is_green_and_ticks_the_standup(week3_target, slack_stan
     assert {t for k, t in ticked if k == "week4-day3-4"} == {
         "No N+1 queries", "Caching implemented", "Monitoring in place", "Async execution working"}
     assert not list((week3_target.workspace / "redis").glob("*/dump.rdb"))    # nothing persisted
+
+
+@pytest.mark.gate_fails("week4:no-regression")
+@pytest.mark.usefixtures("prefect_server")
+def test_a_tail_latency_regression_fails_the_flow_and_rolls_back(week3_target, slack_standin, tmp_path):
+    from runbook.flows.week4.day3_4 import performance_optimisation
+
+    ctx = build_context("test-week4-day3-4", "staging", uuid.uuid4().hex)
+    deploy(ctx, at(week3_target, BEFORE))
+    shutdown(ctx)
+    tail = commit_edit(week3_target.repo, CHANGE_SET, LEDGER, HOLDINGS, HOLDINGS_TAIL, "a slow tail", tmp_path)
+    with pytest.raises(GateFailed) as failed:
+        performance_optimisation(environment="staging", change_ref=tail)
+    result = failed.value.result
+    assert result.name == "week4:no-regression"
+    assert result.sample and all(row["after_ms"] - row["baseline_ms"] > 50 for row in result.sample)
+    assert git_ops.head(week3_target.deploy["staging"]) == at(week3_target, BEFORE)     # rolled back
+    [alert] = slack_standin.requests
+    assert "week4:no-regression" in str(alert)
