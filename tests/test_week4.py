@@ -1,8 +1,8 @@
 """Week 4 Days 3-4 (performance optimisation): the n-plus-one, cache, monitoring, async and
 no-regression gates against the real demo API on real PostgreSQL, the run's real Redis and the
-real upstream stand-in — FAILING on the code before the change set (Week 3 Day 5) and on code
-made slower on purpose, passing on the change set; the flow on staging green, ticking the
-standup."""
+real upstream stand-in — FAILING on the code before the change set (Week 3 Day 5), passing on
+the change set, failing on a change set that breaks exactly its property; the flow on staging
+green, ticking the standup, and rolled back when the change set adds a latency tail."""
 from __future__ import annotations
 
 import uuid
