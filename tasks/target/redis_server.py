@@ -3,6 +3,7 @@ configured: Debian's `redis-server` from PATH on a free 127.0.0.1 port, nothing 
 its directory in the workspace, stopped with the run."""
 from __future__ import annotations
 
+import atexit
 import shutil
 import socket
 import subprocess
@@ -36,6 +37,7 @@ class RedisServer:
             [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
              "--dir", str(self.directory), "--logfile", str(self.directory / "redis.log")],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        atexit.register(self.stop)     # a run that never shut down (a caller of api() alone) leaks none
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -52,6 +54,7 @@ class RedisServer:
         raise RunbookError(f"redis-server did not answer on port {self.port} within {START_TIMEOUT_S}s")
 
     def stop(self) -> None:
+        atexit.unregister(self.stop)
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             try:
