@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import shutil
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql
@@ -36,6 +36,17 @@ def with_database(url: str, dbname: str) -> str:
         raise RunbookError(f"not a postgresql:// URL: {redact(url)}")
     parts = urlsplit(url)
     return urlunsplit(parts._replace(path="/" + dbname))
+
+
+def with_application_name(url: str, name: str) -> str:
+    """The URL with `application_name` set (kept when it already names one): the sessions of
+    whoever connects with it are found in pg_stat_activity by that name, over TCP or a unix
+    socket alike."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    if any(k == "application_name" for k, _ in query):
+        return url
+    return urlunsplit(parts._replace(query=urlencode([*query, ("application_name", name)])))
 
 
 def database_name(url: str) -> str:

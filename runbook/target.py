@@ -69,6 +69,9 @@ class TargetDescription:
     public_routes: tuple[str, ...] = ("/health",)  # open without a token; every other route needs one
     health_commit_field: str = "commit"           # /health names the commit the process runs
     # the only variables (besides the database URL and the secret) the API process is given
+    # the name a managed API's database sessions carry (its DATABASE_URL's application_name, kept
+    # when the URL names one): how the gates find them in pg_stat_activity, TCP or unix socket
+    api_application_name: str = "dawsos-api"
     api_environment: tuple[str, ...] = (
         "PATH", "LANG", "LC_ALL", "TZ", "HOME", "DAWSOS_PATTERNS_DIR", "ANTHROPIC_API_KEY",
         "FMP_BASE_URL", "POLYGON_BASE_URL", "FRED_BASE_URL", "FMP_API_KEY", "POLYGON_API_KEY",

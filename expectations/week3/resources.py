@@ -93,7 +93,8 @@ class Probe:
                 if c.raddr and c.raddr.port == self.db_port]
 
     def sessions(self) -> int:
-        ports = self.client_ports()
+        # no TCP connection to the server: a unix socket (client_port says nothing), the name alone
+        ports = self.client_ports() or None
         with connect(self.ctx.database_url) as conn:
             return conn.execute(
                 "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s AND datname = current_database()"

@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 
 from runbook.errors import RunbookError
+from runbook.pg import with_application_name
 from runbook.target import DAWSOS
 from runbook.tasks.target.auth_tokens import bearer, mint
 from runbook.tasks.target.upstream import BASE_URL_SETTINGS, UpstreamStandIn
@@ -76,7 +77,8 @@ class ApiServer:
             if self.own_upstream is None:
                 self.own_upstream = UpstreamStandIn().start()
             self.environment.update(self.own_upstream.provider_settings())
-        return {**env, **self.environment, "DATABASE_URL": self.database_url, "PYTHONPATH": str(backend),
+        return {**env, **self.environment, "PYTHONPATH": str(backend),
+                "DATABASE_URL": with_application_name(self.database_url, DAWSOS.api_application_name),
                 "PYTHONDONTWRITEBYTECODE": "1", DAWSOS.auth_secret_env: self.jwt_secret or ""}
 
     def start(self, timeout_s: float = 60) -> str:
