@@ -6,6 +6,7 @@ green, ticking the standup, and rolled back when the change set adds a latency t
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 import pytest
 from test_week3_change_sets import commit_edit
@@ -90,10 +91,17 @@ def test_no_regression_fails_closed_without_a_baseline(staging, week3_target):
     assert unmeasured.observed == "no baseline: this run deployed no code"
 
 
-def test_the_statement_counter_counts_statements_not_prepares(admin_url):
+UNIX_SOCKET_URL = "postgresql://postgres@/postgres?host=/var/run/postgresql"
+
+
+@pytest.mark.parametrize("over", ["tcp", "unix socket"])
+def test_the_statement_counter_counts_statements_not_prepares(admin_url, over):
     import psycopg
 
-    with StatementCounter(admin_url) as counter, psycopg.connect(counter.url, autocommit=True) as conn:
+    url = admin_url if over == "tcp" else UNIX_SOCKET_URL        # the demo's embedded server: a socket
+    if over == "unix socket" and not Path("/var/run/postgresql/.s.PGSQL.5432").exists():
+        pytest.skip("no PostgreSQL unix socket on this machine")
+    with StatementCounter(url) as counter, psycopg.connect(counter.url, autocommit=True) as conn:
         start = counter.settled()
         conn.execute("SELECT 1")                                         # 1
         conn.execute("SELECT %s::int", (2,))                             # 1

@@ -14,7 +14,7 @@ import socketserver
 import struct
 import threading
 import time
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 SSL_REQUEST, GSS_REQUEST, CANCEL_REQUEST = 80877103, 80877104, 80877102
 SETTLE_S = 0.05
@@ -64,6 +64,11 @@ class StatementCounter:
 
     def __init__(self, database_url: str):
         self.upstream = urlsplit(database_url)
+        self._query = parse_qsl(self.upstream.query, keep_blank_values=True)
+        options = dict(self._query)
+        # the server: host and port from the URL, or a unix socket directory (`?host=/dir`)
+        self._host = options.get("host") or self.upstream.hostname or "127.0.0.1"
+        self._port = int(options.get("port") or self.upstream.port or 5432)
         self.statements = 0
         self.connections = 0
         self.encrypted = False     # the server agreed to TLS: nothing can be read
@@ -73,8 +78,7 @@ class StatementCounter:
 
         class Relay(socketserver.BaseRequestHandler):
             def handle(self):
-                server_side = socket.create_connection((counter.upstream.hostname or "127.0.0.1",
-                                                        counter.upstream.port or 5432))
+                server_side = counter._connect()
                 stream = _Stream(counter)
                 back = threading.Thread(target=counter._pipe_back, args=(server_side, self.request), daemon=True)
                 back.start()
@@ -91,6 +95,13 @@ class StatementCounter:
         self._server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Relay)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def _connect(self) -> socket.socket:
+        if self._host.startswith("/"):
+            unix = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            unix.connect(f"{self._host}/.s.PGSQL.{self._port}")
+            return unix
+        return socket.create_connection((self._host, self._port))
 
     def _pipe_back(self, server_side: socket.socket, client: socket.socket) -> None:
         first = True
@@ -118,7 +129,9 @@ class StatementCounter:
         port = self._server.server_address[1]
         netloc = self.upstream.netloc.rsplit("@", 1)
         host = f"127.0.0.1:{port}"
-        return urlunsplit(self.upstream._replace(netloc=f"{netloc[0]}@{host}" if len(netloc) == 2 else host))
+        query = urlencode([(k, v) for k, v in self._query if k not in ("host", "port", "hostaddr")])
+        return urlunsplit(self.upstream._replace(netloc=f"{netloc[0]}@{host}" if len(netloc) == 2 else host,
+                                                 query=query))
 
     def settled(self) -> int:
         """The count once no statement has passed for SETTLE_S (a pool's reset after the
