@@ -26,6 +26,7 @@ class RunContext:
     staging_url: str | None = None   # STAGING_DATABASE_URL: production applies only what staging has
     api_url: str | None = None       # external API; None = the runbook manages one per env
     upstream_url: str | None = None  # TARGET_UPSTREAM_URL: the stand-in an external API calls
+    redis_url: str | None = field(default=None, metadata={"secret": True})   # REDIS_URL (may hold a password)
     api_token: str | None = field(default=None, metadata={"secret": True})
     jwt_secret: str | None = field(default=None, metadata={"secret": True})   # TARGET_JWT_SECRET
     deploy_cmd: str | None = field(default=None, metadata={"secret": True})   # TARGET_DEPLOY_CMD
@@ -122,6 +123,7 @@ def build_context(flow_name: str, environment: str, flow_run_id: str, *, dry_run
         workspace=Path(s.runbook_workspace).resolve(), backup_dir=Path(s.backup_dir).resolve(),
         flow_run_id=flow_run_id, staging_url=staging, api_url=api_url, target=target or "",
         upstream_url=s.target_upstream_url,
+        redis_url=s.redis_url.get_secret_value() if s.redis_url else None,
         api_token=s.target_api_token.get_secret_value() if s.target_api_token else None,
         jwt_secret=s.target_jwt_secret.get_secret_value() if s.target_jwt_secret else None,
         deploy_cmd=s.target_deploy_cmd.get_secret_value() if s.target_deploy_cmd else None,

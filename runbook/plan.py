@@ -123,8 +123,17 @@ WEEK3_DAY5 = PlanDay(
         ChecklistItem("Resources back to baseline", "gate:resources"),
     ), change_set="plan/week3-day5")
 
+WEEK4_DAY3_4 = PlanDay(
+    "week4-day3-4", "week4-day3-4-performance", "runbook.flows.week4.day3_4:performance_optimisation",
+    "Week 4", "Days 3-4", "Performance Optimisation", (), (
+        ChecklistItem("No N+1 queries", "gate:n-plus-one"),
+        ChecklistItem("Caching implemented", "gate:cache"),
+        ChecklistItem("Monitoring in place", "gate:monitoring"),
+        ChecklistItem("Async execution working", "gate:async"),
+    ), change_set="plan/week4-day3-4")
+
 PLAN: tuple[PlanDay, ...] = (WEEK0_DAY1_2, WEEK0_DAY3_4, WEEK0_DAY5, WEEK1_DAY3_5,
-                             WEEK3_DAY1_2, WEEK3_DAY3_4, WEEK3_DAY5)
+                             WEEK3_DAY1_2, WEEK3_DAY3_4, WEEK3_DAY5, WEEK4_DAY3_4)
 
 
 def by_key(key: str) -> PlanDay:

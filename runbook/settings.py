@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     target_upstream_url: str | None = Field(
         None, description="with TARGET_API_URL: the upstream stand-in (runbook upstream) the target's "
                           "provider base URLs point at while the Week 3-4 gates run")
+    redis_url: SecretStr | None = Field(
+        None, description="the Redis a managed API caches pattern results in (its REDIS_URL, Week 4); "
+                          "unset: a redis-server the runbook starts in its workspace for the run")
     slack_webhook_url: SecretStr | None = None
     slack_bot_token: SecretStr | None = None
     slack_channel: str | None = None

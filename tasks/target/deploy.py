@@ -15,12 +15,14 @@ from runbook.errors import RunbookError
 from runbook.redaction import mask_url_password
 from runbook.tasks.code import git_ops
 from runbook.tasks.target.api_server import ApiServer
+from runbook.tasks.target.redis_server import RedisServer
 from runbook.tasks.target.upstream import UpstreamControl, UpstreamStandIn
 
 DEPLOY_TIMEOUT_S = 900
 # ctx.extra keys: what else the run started beside its API, stopped with it (callables); the
 # run's upstream stand-in
-ON_SHUTDOWN, UPSTREAM = "on_shutdown", "upstream_standin"
+ON_SHUTDOWN, UPSTREAM, REDIS = "on_shutdown", "upstream_standin", "redis_server"
+REDIS_URL_SETTING = "REDIS_URL"
 # the deploy command's environment: these of the runbook's, plus what names the deployment
 DEPLOY_ENVIRONMENT = ("PATH", "HOME", "LANG", "LC_ALL", "TZ")
 
@@ -43,7 +45,7 @@ def api_pid_file(ctx: RunContext) -> Path:
 
 def api(ctx: RunContext) -> ApiServer:
     """One API per run and environment: managed (uvicorn from the deploy worktree, its market
-    data from the run's upstream stand-in) or external."""
+    data from the run's upstream stand-in, its cache in the run's Redis) or external."""
     server = ctx.extra.get("api")
     if server is None:
         log = ctx.workspace / "logs" / f"api-{ctx.slot}.log"
@@ -51,7 +53,8 @@ def api(ctx: RunContext) -> ApiServer:
         server = ApiServer(ensure_deployed(ctx), ctx.database_url, url=ctx.api_url,
                            token=ctx.api_token, jwt_secret=ctx.jwt_secret, log_path=log,
                            pid_file=api_pid_file(ctx),
-                           environment=None if ctx.api_url else upstream_standin(ctx).provider_settings())
+                           environment=None if ctx.api_url else {
+                               **upstream_standin(ctx).provider_settings(), REDIS_URL_SETTING: redis_url(ctx)})
         ctx.extra["api"] = server
     return server
 
@@ -64,6 +67,22 @@ def upstream_standin(ctx: RunContext) -> UpstreamStandIn:
         standin = ctx.extra[UPSTREAM] = UpstreamStandIn().start()
         ctx.extra.setdefault(ON_SHUTDOWN, []).append(standin.stop)
     return standin
+
+
+def redis_url(ctx: RunContext) -> str:
+    """The Redis a managed API caches in: REDIS_URL, else a redis-server started for the run in
+    its workspace (stopped with the run)."""
+    if ctx.redis_url:
+        return ctx.redis_url
+    server = ctx.extra.get(REDIS)
+    if server is None:
+        server = ctx.extra[REDIS] = RedisServer(ctx.workspace / "redis" / ctx.slot).start()
+
+        def stop() -> None:
+            ctx.extra.pop(REDIS, None)
+            server.stop()
+        ctx.extra.setdefault(ON_SHUTDOWN, []).append(stop)
+    return server.url
 
 
 def upstream(ctx: RunContext) -> UpstreamControl:
