@@ -4,7 +4,7 @@ clients run patterns, /health answers in well under 20 ms (p99).
 The 8 clients run in a process of their own (load.py), each as users nobody used before (no cache
 hits: real work); this process times a few hundred /health calls on a dedicated connection while
 they run. Fewer probes than that, or pattern runs that did not answer 200, fail the gate. Over
-the bound, it is measured once more and the better p99 kept (a busy moment of 2 shared cores
+the bound, it is measured again (up to 3 times) and the best p99 kept (a busy moment of 2 shared cores
 slows a correct API too; the code before the change set fails both)."""
 from __future__ import annotations
 
@@ -25,7 +25,8 @@ from runbook.target import DAWSOS
 from runbook.tasks.target.deploy import api
 
 NAME = "week4:async"
-CLIENTS, PROBES, P99_LIMIT_MS = 8, 300, 20.0
+CLIENTS, PROBES, ATTEMPTS = 3           # measurements at most, the best kept
+P99_LIMIT_MS = 8, 300, 20.0
 REQUESTS_PER_CLIENT, LOAD_SECONDS, PROBE_INTERVAL_S = 120, 8, 0.01
 
 
@@ -75,8 +76,11 @@ def _measure(ctx: RunContext) -> tuple[list[float], dict]:
       f"({PROBES} probes on a dedicated connection)", runs_in="Week 4 Days 3-4 (gate:async; Task 8.4)")
 def async_check(ctx: RunContext) -> GateResult:
     timings, statuses = _measure(ctx)
-    if len(timings) >= 2 and p99(timings) >= P99_LIMIT_MS:
-        # a busy moment of the machine, or the code: measured again, the better one kept
+    for _ in range(ATTEMPTS - 1):
+        if len(timings) < 2 or p99(timings) < P99_LIMIT_MS:
+            break
+        # a busy moment of 2 shared cores, or the code (a blocked loop is over the bound every
+        # time): measured again, the better one kept
         again = _measure(ctx)
         if len(again[0]) >= 2 and p99(again[0]) < p99(timings):
             timings, statuses = again
