@@ -23,6 +23,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -95,6 +96,8 @@ def main() -> None:
     ap.add_argument("--before", default=None, help="default: plan/weeks0-1")
     ap.add_argument("--after", default=None, help="default: the newest shipped change set")
     ap.add_argument("--database-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    ap.add_argument("--redis-url", default=None,
+                    help="the Redis both versions may cache in (default: a redis-server started for the bench)")
     ap.add_argument("--json", type=Path, default=Path("patterns_load.json"))
     args = ap.parse_args()
 
@@ -107,6 +110,7 @@ def main() -> None:
     from runbook.tasks.database import migrate, migration_files
     from runbook.tasks.database.schema_build import load_schema
     from runbook.tasks.target.api_server import ApiServer
+    from runbook.tasks.target.redis_server import RedisServer
 
     tmp = Path(tempfile.mkdtemp(prefix="rb-patterns-load-"))
     repo = tmp / "repo"
@@ -120,6 +124,8 @@ def main() -> None:
     name = f"rb_load_{uuid.uuid4().hex[:8]}"
     url = recreate_database(args.database_url, name)
     servers = []
+    redis = None if args.redis_url else RedisServer(tmp / "redis").start()
+    redis_url = args.redis_url or redis.url
     try:
         load_schema(url, TEMPLATE)
         seed(url, args.rows)
@@ -130,7 +136,10 @@ def main() -> None:
                         "before": before, "after": after, "versions": {}}
         for label, ref in (("before", before), ("after", after)):
             checkout = git_ops.worktree(repo, tmp / label, ref)
-            server = ApiServer(checkout, url, log_path=tmp / f"api-{label}.log")
+            # each version its own Redis database: the after version never reads the before's entries
+            version_redis = urlsplit(redis_url)._replace(path=f"/{ {'before': 1, 'after': 2}[label]}").geturl()
+            server = ApiServer(checkout, url, log_path=tmp / f"api-{label}.log",
+                               environment={"REDIS_URL": version_redis})
             servers.append(server)
             server.start()
             patterns = {}
@@ -160,6 +169,8 @@ def main() -> None:
     finally:
         for server in servers:
             server.stop()
+        if redis is not None:
+            redis.stop()
         drop_database(args.database_url, name)
 
 

@@ -191,7 +191,7 @@ def test_flow_on_staging_is_green_and_ticks_the_standup(week3_target, slack_stan
     assert slack_standin.requests == []
     ticked = collect(None, since_last=False).ticked()
     assert {t for k, t in ticked if k == "week4-day3-4"} == {
-        "No N+1 queries", "Caching implemented", "Monitoring in place", "Async execution working"}
+        "N+1 queries fixed", "Pattern execution caching added", "Performance monitoring added", "Synchronous operations optimized"}
     assert not list((week3_target.workspace / "redis").glob("*/dump.rdb"))    # nothing persisted
 
 

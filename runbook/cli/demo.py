@@ -87,6 +87,10 @@ def run_plan(console: Console, repo: Path, through: str | None = None) -> list[t
         if day.change_set and not git_ops.ref_exists(repo, day.change_set):
             console.print(f"▷ {day.week} {day.day} — {day.title}: no change set {day.change_set} shipped yet")
             continue
+        if day.needs_redis and not (get_settings().redis_url or shutil.which("redis-server")):
+            console.print(f"▷ {day.week} {day.day} — {day.title}: skipped, it needs Redis "
+                          "(apt install redis-server, or REDIS_URL)")
+            continue
         for environment in ENVIRONMENTS:
             start = time.perf_counter()
             console.print(f"▶ {day.week} {day.day} — {day.title} on [bold]{environment}[/]")
