@@ -146,6 +146,7 @@ def test_the_api_process_gets_an_explicit_environment(target, tmp_path, monkeypa
     import psutil
 
     from runbook.demo.workspace import TEMPLATE
+    from runbook.pg import with_application_name
     from runbook.target import DAWSOS
     from runbook.tasks.target.api_server import ApiServer
 
@@ -157,7 +158,9 @@ def test_the_api_process_gets_an_explicit_environment(target, tmp_path, monkeypa
         env = psutil.Process(server.proc.pid).environ()
     finally:
         server.stop()
-    assert env["DATABASE_URL"] == target.staging_url and env["AUTH_JWT_SECRET"] == server.jwt_secret
+    # the database URL as given, its sessions named (application_name) so the gates find them
+    assert env["DATABASE_URL"] == with_application_name(target.staging_url, DAWSOS.api_application_name)
+    assert env["AUTH_JWT_SECRET"] == server.jwt_secret
     assert env["FMP_BASE_URL"] == "http://127.0.0.1:9/fmp"
     assert "RUNBOOK_ONLY_SECRET" not in env and "SLACK_WEBHOOK_URL" not in env
     assert set(env) <= {*DAWSOS.api_environment, "DATABASE_URL", "PYTHONPATH", "PYTHONDONTWRITEBYTECODE",

@@ -94,15 +94,13 @@ def wait_state(api: str, run_id: str, states: set[str], proc: subprocess.Popen, 
 
 
 def custom_run(page, ui: str, api: str, deployment: dict, environment: str, shots: Path) -> tuple[str, str]:
-    """Deployments -> Week 0 Day 1-2 -> Run -> Custom run -> environment -> Submit; the run's
+    """The deployment (Week 0 Day 1-2) -> Run -> Custom run -> environment -> Submit; the run's
     (id, name)."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import expect
 
-    page.goto(f"{ui}/dashboard")
-    # the side navigation's entries are links with role=button
-    page.get_by_role("button", name="Deployments", exact=True).click()
-    page.get_by_role("link", name=DEPLOYMENT, exact=True).click()
+    # the deployment's own page (with every plan day served, the list has more than one page)
+    page.goto(f"{ui}/deployments/deployment/{deployment['id']}")
     expect(page.get_by_text(FLOW).first).to_be_visible()
     page.get_by_role("button", name="Run", exact=True).click()
     page.get_by_text("Custom run").click()
@@ -153,9 +151,8 @@ def approve_in_pause_form(page, ui: str, run_id: str, shots: Path) -> None:
     dialog.get_by_role("button", name="Submit").click()
 
 
-def quick_run(page, ui: str, deployment_name: str) -> None:
-    page.goto(f"{ui}/deployments")
-    page.get_by_role("link", name=deployment_name, exact=True).click()
+def quick_run(page, ui: str, deployment_id: str) -> None:
+    page.goto(f"{ui}/deployments/deployment/{deployment_id}")
     page.get_by_role("button", name="Run", exact=True).click()
     page.get_by_text("Quick run").click()
 
@@ -194,7 +191,7 @@ def test_release_manager_runs_day1_2_and_approves_production_in_the_ui(target, s
 
                 standup_dep = httpx.get(f"{api}/deployments/name/{STANDUP_FLOW}/weekday-mornings",
                                         timeout=10).raise_for_status().json()
-                quick_run(page, ui, "weekday-mornings")
+                quick_run(page, ui, standup_dep["id"])
                 standup_run = wait_until_ok(lambda: runs_of(api, standup_dep["id"]), 60)[0]
                 wait_state(api, standup_run, {"COMPLETED"}, proc, out)
                 artifact = httpx.post(f"{api}/artifacts/filter", timeout=10, json={
