@@ -67,7 +67,9 @@ def test_schema_loads_on_the_machine_server_and_embedded_16(fresh_db):
 
 def test_runbook_demo_on_embedded_defaults(tmp_path, installed_python):
     """The README's main command, from nothing, on the embedded defaults, run from a
-    non-editable install (migrations, demo template, catalog SQL come as package data)."""
+    non-editable install (migrations, demo template, catalog SQL and the change sets' patches
+    come as package data). Through the first change-set day: tests/test_demo_cli.py runs the
+    whole plan."""
     python = str(installed_python)
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("DATABASE_URL", "STAGING_", "TARGET_", "SLACK_", "BACKUP_", "RUNBOOK_"))}
@@ -81,10 +83,11 @@ def test_runbook_demo_on_embedded_defaults(tmp_path, installed_python):
     workspace = Path(tempfile.mkdtemp(prefix="rb-demo-")) / "demo"   # pgserver's user must reach it
     try:
         r = subprocess.run([python, "-c", "from runbook.cli.app import main; main()",
-                            "demo", "--workspace", str(workspace), "--rows", "2000"],
+                            "demo", "--workspace", str(workspace), "--rows", "2000", "--through", "week3-day1-2"],
                            env=env, cwd=tmp_path, capture_output=True, text=True, timeout=1500)
         assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
         assert r.stdout.count(" ok ") >= 13 and "portfolio_overview" in r.stdout
+        assert "▶ Week 3 Days 1-2" in r.stdout and "shipped yet" not in r.stdout   # the patches came along
         prod = workspace / "deploy" / "production" / "backend"
         assert "quantity_open" in (prod / "app/services/trade_execution.py").read_text()
     finally:
