@@ -1,7 +1,7 @@
 """Load on all 13 patterns, two versions of the demo backend side by side in one run (same
 data, same machine): per pattern p50/p95/p99 latency and requests/s with --clients concurrent
-clients, cache-cold (every request a different portfolio: nothing to reuse) and cache-warm
-(the same inputs again and again).
+clients, cache-cold (every request asks for a fresh run, `Cache-Control: no-cache`, cycling
+through the portfolios) and cache-warm (the same inputs again and again).
 
     python bench/patterns_load.py --clients 8 --seconds 5 --json /tmp/patterns_load.json
     python bench/patterns_load.py --before plan/week3-day5 --after plan/week4-day3-4 ...
@@ -45,6 +45,9 @@ def portfolios(database_url: str, limit: int) -> list[dict]:
                 WHERE coalesce(to_jsonb(l) ->> 'quantity_open', to_jsonb(l) ->> 'qty_open')::numeric > 0
                 ORDER BY l.portfolio_id, s.symbol LIMIT %s""", (limit,)).fetchall()
     return [{"portfolio_id": p, "security_id": s, "symbol": sym} for p, s, sym in rows]
+
+
+NO_CACHE = {"Cache-Control": "no-cache"}     # a fresh run: what a cache miss costs
 
 
 def load(base_url: str, headers: dict, checkout: Path, pattern_id: str, inputs: list[dict],
@@ -145,8 +148,8 @@ def main() -> None:
             patterns = {}
             for pid in pattern_ids(checkout):
                 patterns[pid] = {
-                    "cold": load(server.base_url, server.headers(), checkout, pid, cold_inputs,
-                                 args.clients, args.seconds),
+                    "cold": load(server.base_url, {**server.headers(), **NO_CACHE}, checkout, pid,
+                                 cold_inputs, args.clients, args.seconds),
                     "warm": load(server.base_url, server.headers(), checkout, pid, warm_inputs,
                                  args.clients, args.seconds)}
                 print(f"{label:6} {pid:32} cold p95 {patterns[pid]['cold'].get('p95_ms')} ms  "
