@@ -5,6 +5,8 @@ the change set, failing on a change set that breaks exactly its property; the fl
 green, ticking the standup, and rolled back when the change set adds a latency tail."""
 from __future__ import annotations
 
+import shutil
+import sys
 import uuid
 from pathlib import Path
 
@@ -212,3 +214,26 @@ def test_a_tail_latency_regression_fails_the_flow_and_rolls_back(week3_target, s
     assert git_ops.head(week3_target.deploy["staging"]) == at(week3_target, BEFORE)     # rolled back
     [alert] = slack_standin.requests
     assert "week4:no-regression" in str(alert)
+
+
+@pytest.mark.gate_fails("week4:cache")
+def test_without_a_redis_the_api_runs_uncached_and_the_cache_gate_fails(staging, week3_target, monkeypatch,
+                                                                        tmp_path):
+    """No REDIS_URL and no redis-server on PATH: the days before Week 4 never needed a Redis and
+    their API starts without one (no REDIS_URL in its environment); Week 4's cache gate, on the
+    change set, sees the bypassed cache and fails."""
+    from runbook.expectations.week4.day3_4 import cache_check
+    from runbook.tasks.target.deploy import managed_environment
+
+    bare = tmp_path / "bin"          # a PATH with git and python but no redis-server
+    bare.mkdir()
+    for tool in ("git", "python3"):
+        (bare / tool).symlink_to(Path(shutil.which(tool)))
+    monkeypatch.setenv("PATH", f"{bare}:{Path(sys.executable).parent}")
+    assert shutil.which("redis-server") is None and not staging.redis_url
+    env = managed_environment(staging)
+    assert "REDIS_URL" not in env and env["POLYGON_BASE_URL"].startswith("http://127.0.0.1:")
+    deploy(staging, at(week3_target, CHANGE_SET))
+    assert REDIS not in staging.extra                      # no redis-server was started
+    result = cache_check(staging)
+    assert not result.passed and "bypass" in str(result.sample)
