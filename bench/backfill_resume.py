@@ -41,7 +41,7 @@ def _apply(url: str) -> None:
 def _lots_done(url: str) -> tuple[int, int]:
     """(rows the checkpoint says are done, lots in the table)"""
     try:
-        cp = ledger.get_checkpoint(url, MIGRATION, "lots")
+        cp = ledger.backfill_progress(url, MIGRATION).get("lots")
     except psycopg.errors.UndefinedTable:   # the ledger is made by the child's first steps
         cp = None
     with connect(url) as conn:

@@ -1,7 +1,7 @@
 """Benchmark: writer stalls under migration 014, the plan's single transaction vs. the runbook.
 
     python bench/migration_stall.py --rows N --json OUT [--database-url URL] [--batch-size B]
-        [--pace 0,20] [--runs 3] [--max-wal-mb-s M]
+        [--pace 0,20] [--runs 3] [--workers W] [--max-wal-mb-s M]
         [--lock-timeout-ms MS] [--rate R] [--migrations-dir DIR]
 
 Builds a scratch template database on the server of --database-url (demo schema + demo seed
@@ -22,6 +22,7 @@ import argparse
 import dataclasses
 import json
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -88,19 +89,21 @@ def run_runbook(url: str, phases: list[Phase], opts: migrate.MigrationOptions,
         finally:
             phases.append((section.name, t0, time.perf_counter()))
 
-    # the runner reports after every backfill batch: the gaps between reports are batch times
-    ticks: list[tuple[str, float]] = []
+    # the runner reports after every backfill batch, from the thread walking that segment: the
+    # gaps between one thread's reports are its batch times
+    ticks: list[tuple[str, str, float]] = []
     opts = dataclasses.replace(opts, progress=lambda table, done, total: ticks.append(
-        (table, time.perf_counter())))
+        (table, threading.current_thread().name, time.perf_counter())))
     migrate._run_section, migrate._backfill = timed_section, timed_backfill
     try:
         report = migrate.apply(url, migration_files.load(MIGRATION, migrations_dir), opts)
     finally:
         migrate._run_section, migrate._backfill = run_section, backfill
     starts = {name: a for name, a, _ in phases}
-    for i, (table, t) in enumerate(ticks):
-        prev = ticks[i - 1][1] if i and ticks[i - 1][0] == table else starts[f"backfill_{table}"]
-        phases.append((f"batch:{table}", prev, t))
+    last: dict[tuple[str, str], float] = {}
+    for table, thread, t in ticks:
+        phases.append((f"batch:{table}", last.get((table, thread), starts[f"backfill_{table}"]), t))
+        last[table, thread] = t
     return {"lock_retries": report.lock_retries, "rows_backfilled": report.rows_backfilled,
             "pacing": report.pacing}
 
@@ -172,6 +175,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="comma-separated batch budgets in ms to run side by side (0 = fixed batches); "
                          "the last is the one the targets judge")
     ap.add_argument("--runs", type=int, default=3, help="runs of the runbook's 014 per pace")
+    ap.add_argument("--workers", type=int, default=PaceLimits().workers,
+                    help="sessions backfilling lots at once (the flow's backfill_workers)")
     ap.add_argument("--max-wal-mb-s", type=float, default=None, help="the pacer's WAL-rate cap")
     ap.add_argument("--migrations-dir", type=Path, default=migration_files.MIGRATIONS_DIR,
                     help="where 014's triad is read from (to try an edited copy)")
@@ -194,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             tpl_url, build = build_template(args.database_url, template, args.rows)
         ids = sample_ids(tpl_url, min(args.rows, 20_000))
-        out: dict = {"rows": args.rows, "batch_size": args.batch_size,
+        out: dict = {"rows": args.rows, "batch_size": args.batch_size, "workers": args.workers,
                      "lock_timeout_ms": args.lock_timeout_ms, "rate_per_s": args.rate,
                      "build": build}
 
@@ -212,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
             for i in range(args.runs):
                 url = clone(args.database_url, template, runs[1])
                 opts = migrate.MigrationOptions(batch_size=args.batch_size, lock_timeout_ms=args.lock_timeout_ms,
-                                                pace=PaceLimits(batch_budget_ms=budget,
+                                                pace=PaceLimits(batch_budget_ms=budget, workers=args.workers,
                                                                 max_wal_mb_s=args.max_wal_mb_s))
                 rb = measure(url, ids, args.rate,
                              lambda ph, url=url, opts=opts: run_runbook(url, ph, opts, args.migrations_dir))

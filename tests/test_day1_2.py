@@ -178,7 +178,7 @@ def test_killed_mid_backfill_then_rerun_converges(target):
         while time.monotonic() < deadline:
             cp = None
             try:
-                cp = ledger.get_checkpoint(target.staging_url, MIGRATION_014, "lots")
+                cp = ledger.backfill_progress(target.staging_url, MIGRATION_014).get("lots")
             except Exception:
                 pass                                    # ledger not created yet
             if cp and 0 < cp["rows_done"] and not cp["finished"]:
@@ -193,14 +193,14 @@ def test_killed_mid_backfill_then_rerun_converges(target):
     pid_file = target.workspace / "deploy" / "staging.api.pid"
     leftover = int(pid_file.read_text())            # the killed run's API: still serving
     assert psutil.pid_exists(leftover)
-    killed_at = ledger.get_checkpoint(target.staging_url, MIGRATION_014, "lots")["rows_done"]
+    killed_at = ledger.backfill_progress(target.staging_url, MIGRATION_014)["lots"]["rows_done"]
     assert ledger.migration_state(target.staging_url, MIGRATION_014)["status"] == "applying"
     out = standardize_fields(environment="staging")
     assert out.status == "completed"
     assert not psutil.pid_exists(leftover) or psutil.Process(leftover).status() == psutil.STATUS_ZOMBIE
     n, mismatched = lots_parity(target.staging_url)
     assert mismatched == 0 and n == 2000
-    cp = ledger.get_checkpoint(target.staging_url, MIGRATION_014, "lots")
+    cp = ledger.backfill_progress(target.staging_url, MIGRATION_014)["lots"]
     assert cp["finished"] and cp["rows_done"] == n and killed_at > 0
     assert json.loads(json.dumps(ledger.migration_state(target.staging_url, MIGRATION_014)["baseline"]))
 

@@ -249,8 +249,11 @@ def test_parity_over_no_column_pair_fails_until_the_contract(fresh_db):
 def test_side_effects_gate_fails_when_the_backfill_changed_other_columns(fresh_db):
     ledger.ensure(fresh_db)
     with connect(fresh_db) as conn:
-        ledger.save_checkpoint(conn, "014", "lots", {"side_effects": 2, "sample": [{"id": 1}],
-                                                     "triggers": "fire"}, 10, True)
+        # the relation's layout, then one of its two segments finds changed rows
+        ledger.save_checkpoint(conn, "014", "lots", {"segments": [[0, 5], [5, 10]], "triggers": "fire"}, 10, True)
+        ledger.save_checkpoint(conn, "014", "lots#0", {"block": 5, "side_effects": 0, "sample": []}, 6, True)
+        ledger.save_checkpoint(conn, "014", "lots#1", {"block": 10, "side_effects": 2, "sample": [{"id": 1}]},
+                               4, True)
     result = side_effects_gate(fresh_db, "014")
     assert not result.passed and result.observed == 2 and result.sample == [{"table": "lots", "row": {"id": 1}}]
 

@@ -8,9 +8,10 @@ from contextlib import contextmanager
 
 import pytest
 
+from runbook.errors import RunbookError
 from runbook.pg import connect
 from runbook.plan import MIGRATION_014
-from runbook.tasks.database import migrate, migration_files
+from runbook.tasks.database import ledger, migrate, migration_files
 from runbook.tasks.database.pacing import PaceLimits, Pacer, ReplicaLagging
 
 
@@ -67,10 +68,41 @@ def test_wal_rate_cap_spaces_the_batches(demo_db):
 
 
 @pytest.mark.parametrize("kwargs, named", [({"batch_budget_ms": -1}, "batch_budget_ms"),
-                                           ({"max_wal_mb_s": 0}, "max_wal_mb_s")])
+                                           ({"max_wal_mb_s": 0}, "max_wal_mb_s"),
+                                           ({"workers": 0}, "workers"), ({"workers": 17}, "workers")])
 def test_bad_pace_is_refused_naming_it(kwargs, named):
     with pytest.raises(ValueError, match=named):
         PaceLimits(**kwargs)
+
+
+def test_workers_walk_their_own_segments_and_a_resume_keeps_the_segments(demo_db):
+    """Three sessions backfill lots, each over its own blocks; stopped midway and resumed with
+    one worker asked for, the run finishes the three segments it began with."""
+    m = migration_files.load(MIGRATION_014)
+    with pytest.raises(RunbookError, match="stopped after 4 backfill batches"):
+        migrate.apply(demo_db, m, migrate.MigrationOptions(
+            batch_size=40, pace=PaceLimits(batch_budget_ms=0, workers=3), stop_after_batches=4))
+    assert 0 < mismatched_lots(demo_db)
+    with connect(demo_db) as conn:
+        segments = {name: (key["block"], finished) for name, key, finished in conn.execute(
+            "SELECT table_name, last_key, finished FROM runbook.checkpoints WHERE table_name LIKE 'lots#%'")}
+        layout = conn.execute("SELECT last_key->'segments' FROM runbook.checkpoints"
+                              " WHERE table_name = 'lots'").fetchone()[0]
+    assert len(layout) == 3 and layout[0][0] == 0 and all(a[1] == b[0] for a, b in zip(layout, layout[1:]))
+    assert set(segments) <= {"lots#0", "lots#1", "lots#2"} and not any(f for _, f in segments.values())
+    progress = ledger.backfill_progress(demo_db, MIGRATION_014)["lots"]
+    assert progress["started"] and not progress["finished"] and progress["rows_done"] > 0
+
+    report = migrate.apply(demo_db, m, migrate.MigrationOptions(
+        batch_size=40, pace=PaceLimits(batch_budget_ms=0, workers=1)))
+    assert mismatched_lots(demo_db) == 0
+    progress = ledger.backfill_progress(demo_db, MIGRATION_014)["lots"]
+    with connect(demo_db) as conn:
+        lots = conn.execute("SELECT count(*) FROM lots").fetchone()[0]
+        finished = conn.execute("SELECT count(*) FROM runbook.checkpoints WHERE table_name LIKE 'lots#%%'"
+                                " AND finished").fetchone()[0]
+    assert progress["finished"] and progress["rows_done"] == lots and progress["side_effects"] == 0
+    assert finished == 3 and report.rows_backfilled["lots"] < lots      # only what was left
 
 
 # -- a real streaming replica ------------------------------------------------------------------

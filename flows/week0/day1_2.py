@@ -5,7 +5,7 @@ import inspect
 
 from runbook.context import RunContext
 from runbook.expectations.week0.day1_2 import old_names_gate, parity_gates
-from runbook.parameters import BatchBudgetMs, WalRateMbS
+from runbook.parameters import BackfillWorkers, BatchBudgetMs, WalRateMbS
 from runbook.plan import MIGRATION_014, WEEK0_DAY1_2
 from runbook.tasks.code.transforms import RENAME_FIELDS
 from runbook.tasks.database import migration_files
@@ -31,10 +31,13 @@ def steps(ctx: RunContext) -> list[Step]:
 
 
 # the backfill's pace (tasks/database/pacing.py): a batch may hold rows and WAL this long before
-# writers get through (0 = fixed batches of batch_size); an optional cap on its WAL rate
+# writers get through (0 = fixed batches of batch_size); how many sessions walk a table at once
+# (each over its own blocks); an optional cap on its WAL rate
 PACE_PARAMETERS = [
     inspect.Parameter("backfill_batch_budget_ms", inspect.Parameter.KEYWORD_ONLY, default=20.0,
                       annotation=BatchBudgetMs),
+    inspect.Parameter("backfill_workers", inspect.Parameter.KEYWORD_ONLY, default=2,
+                      annotation=BackfillWorkers),
     inspect.Parameter("backfill_max_wal_mb_s", inspect.Parameter.KEYWORD_ONLY, default=None,
                       annotation=WalRateMbS | None),
 ]

@@ -137,6 +137,44 @@ def save_checkpoint(conn: psycopg.Connection, migration_id: str, table: str, las
         (migration_id, table, json.dumps(last_key, default=str), rows_done, finished))
 
 
+def backfill_progress_of(conn: psycopg.Connection, migration_id: str, mark: str) -> dict:
+    """One relation's backfill, summed over its segments' checkpoints (`mark#0`, `mark#1`, ...):
+    rows done, rows whose other columns changed, a sample of those, and whether it finished."""
+    parent, rows, side_effects, sample, seg_finished, segs = None, 0, 0, [], True, 0
+    for name, last_key, rows_done, finished in conn.execute(
+            "SELECT table_name, last_key, rows_done, finished FROM runbook.checkpoints"
+            " WHERE migration_id = %s AND (table_name = %s OR left(table_name, length(%s) + 1) = %s || '#')"
+            " ORDER BY table_name", (migration_id, mark, mark, mark)):
+        last_key = last_key if isinstance(last_key, dict) else json.loads(last_key or "null") or {}
+        if name == mark:
+            parent = (last_key, finished)
+            continue
+        segs += 1
+        rows += rows_done
+        side_effects += last_key.get("side_effects", 0)
+        sample += last_key.get("sample", [])
+        seg_finished = seg_finished and finished
+    planned = len((parent[0] if parent else {}).get("segments") or [])
+    return {"rows_done": rows, "side_effects": side_effects, "sample": sample[:10],
+            "triggers": (parent[0] if parent else {}).get("triggers", ""),
+            "finished": bool(parent and (parent[1] or (segs == planned and seg_finished))),
+            "started": parent is not None}
+
+
+def backfill_progress(url: str, migration_id: str) -> dict[str, dict]:
+    """backfill_progress_of for every relation the migration backfilled (up direction)."""
+    with cursor(url) as cur:
+        cur.execute("SELECT to_regclass('runbook.checkpoints') IS NOT NULL AS present")
+        if not cur.fetchone()["present"]:
+            return {}
+        cur.execute("SELECT table_name FROM runbook.checkpoints WHERE migration_id = %s"
+                    " AND position('#' in table_name) = 0 AND position(':' in table_name) = 0",
+                    (migration_id,))
+        marks = [r["table_name"] for r in cur.fetchall()]
+    with connect(url) as conn:
+        return {m: backfill_progress_of(conn, migration_id, m) for m in marks}
+
+
 def record_backup(url: str, path: str, sha256: str, size: int, flow_run_id: str | None) -> None:
     with cursor(url) as cur:
         cur.execute("INSERT INTO runbook.backups (path, sha256, bytes, flow_run_id) VALUES (%s,%s,%s,%s)",

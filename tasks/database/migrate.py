@@ -12,8 +12,10 @@ of them (backfill_triggers) and each batch proves it changed no other column.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import psycopg
@@ -24,7 +26,7 @@ from runbook.gate_result import GateResult
 from runbook.pg import connect
 from runbook.tasks.database import backfill_triggers, ledger
 from runbook.tasks.database.migration_files import Section
-from runbook.tasks.database.pacing import PaceLimits, Pacer
+from runbook.tasks.database.pacing import PaceLimits, Pacer, PaceStats
 from runbook.tasks.database.sql_rewrite import identifiers
 
 log = logging.getLogger("runbook.migrate")
@@ -200,10 +202,13 @@ def _backfill_relation(url: str, migration, section: Section, rel: str, opts: Mi
                        report: ApplyReport, direction: str) -> None:
     """Backfill one relation in physical order: each batch is a range of heap blocks (a TID
     range scan), so a batch rewrites a few contiguous pages instead of ~batch_size random ones.
-    Rows written meanwhile by old or new code are kept in sync by the sync trigger, so the
-    order of the backfill does not matter for correctness. Each batch also fingerprints every
-    other column of each row it updates, before and after: a change there (a trigger's side
-    effect) is counted and sampled in the checkpoint."""
+    The relation's blocks are split into `pace.workers` contiguous segments, each backfilled by
+    its own session and pacer (a second core halves the wall time; a writer still waits on at
+    most one batch, since a row is in one segment). Rows written meanwhile by old or new code
+    are kept in sync by the sync trigger, so the order of the backfill does not matter for
+    correctness. Each batch also fingerprints every other column of each row it updates,
+    before and after: a change there (a trigger's side effect) is counted and sampled in the
+    segment's checkpoint."""
     mark = rel if direction == "up" else f"{rel}:{direction}"    # checkpoint name
     cp = ledger.get_checkpoint(url, migration.id, mark)
     if cp and cp["finished"]:
@@ -224,12 +229,19 @@ def _backfill_relation(url: str, migration, section: Section, rel: str, opts: Mi
         other_columns = [name for (name,) in conn.execute(
             "SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0"
             " AND NOT attisdropped ORDER BY attnum", (rel,)) if name not in new_cols]
-    state = (cp["last_key"] or {}) if cp else {}
-    block, updated = state.get("block", 0), cp["rows_done"] if cp else 0
-    side_effects, sample = state.get("side_effects", 0), state.get("sample", [])
-    per_block = max(1, total // max(nblocks, 1))
-    initial_step = max(1, opts.batch_size // per_block)
-    pacer = Pacer(opts.pace, initial_step, max_step=initial_step * 16)
+        # the segments are fixed when the backfill starts: a resumed run walks the same ones
+        # (rows appended since then are new row versions, written through the sync trigger)
+        if cp:
+            segments = (cp["last_key"] or {}).get("segments")
+            if segments is None:
+                raise RunbookError(f"{migration.id}: the checkpoint of {mark} was written by an older "
+                                   "runbook (no segments); finish it with that version, or revert and apply again")
+        else:
+            segments = _segments(nblocks, opts.pace.workers)
+            with conn.transaction():
+                ledger.save_checkpoint(conn, migration.id, mark, {"segments": segments,
+                                                                  "triggers": keep_out.describe()}, 0)
+    report.triggers_kept_out[rel] = keep_out.describe()
     # rb_row, rb_b: aliases no column of a real table is likely to be called
     sets = sql.SQL(", ").join(sql.SQL("{} = rb_row.{}").format(sql.Identifier(n), sql.Identifier(o))
                               for n, o in section.backfill_pairs)
@@ -251,43 +263,117 @@ def _backfill_relation(url: str, migration, section: Section, rel: str, opts: Mi
         " SELECT count(*), count(*) FILTER (WHERE h0 <> h1),"
         " coalesce(jsonb_agg(k) FILTER (WHERE h0 <> h1), '[]') FROM u").format(
         others=others, rel=_ident(rel), differs=differs, sets=sets, key=key_expr)
-    conn = connect(url, autocommit=True)   # one session, one short transaction per batch
-    _settings(conn, opts, local=False)
-    conn.execute("SET runbook.backfill = 'on'")
-    keep_out.enter_session(conn)
-    report.triggers_kept_out[rel] = keep_out.describe()
-    pacer.configure_session(conn)
-    batches = 0
-    try:
-        while block < nblocks:
-            def one_batch(lo=block, updated=updated, side_effects=side_effects, sample=sample):
-                hi = min(lo + pacer.before_batch(conn), nblocks)
-                with conn.transaction():
-                    keep_out.enter_batch(conn)
-                    bounds = (f"({lo},0)", f"({hi},0)")
-                    changed, bad, keys = conn.execute(stmt, bounds + bounds).fetchone()
-                    keep_out.leave_batch(conn)
-                    state = {"block": hi, "side_effects": side_effects + bad, "sample": (sample + keys)[:10],
-                             "triggers": keep_out.describe()}
-                    ledger.save_checkpoint(conn, migration.id, mark, state, updated + changed,
-                                           finished=hi >= nblocks)
-                return hi, changed, state
-            block, changed, st = with_lock_retry(one_batch, opts, f"{migration.id}:backfill {rel}", report)
-            pacer.after_batch(conn)
-            report.pacing[rel] = pacer.stats.to_dict()
-            updated += changed
-            side_effects, sample = st["side_effects"], st["sample"]
-            report.rows_backfilled[rel] = report.rows_backfilled.get(rel, 0) + changed
-            if opts.progress:
-                opts.progress(rel, min(total, round(total * block / nblocks)), total)
-            batches += 1
-            if opts.stop_after_batches is not None and batches >= opts.stop_after_batches and block < nblocks:
+    run = _BackfillRun(url, migration.id, rel, mark, stmt, keep_out, opts, report,
+                       total=total, nblocks=max(nblocks, 1), segments=segments)
+    run.walk()
+    with connect(url) as conn, conn.transaction():
+        done = ledger.backfill_progress_of(conn, migration.id, mark)
+        ledger.save_checkpoint(conn, migration.id, mark, {"segments": segments, "triggers": keep_out.describe()},
+                               done["rows_done"], finished=True)
+
+
+def _segments(nblocks: int, workers: int) -> list[list[int]]:
+    """[lo, hi) block ranges of about equal size, at most one per worker (none for no blocks)."""
+    n = max(1, min(workers, nblocks))
+    bounds = [nblocks * i // n for i in range(n + 1)]
+    return [[lo, hi] for lo, hi in zip(bounds, bounds[1:]) if hi > lo]
+
+
+class _BackfillRun:
+    """The segments of one relation's backfill, each walked by its own thread and session."""
+
+    def __init__(self, url, migration_id, rel, mark, stmt, keep_out, opts: MigrationOptions,
+                 report: ApplyReport, *, total: int, nblocks: int, segments: list[list[int]]):
+        self.url, self.migration_id, self.rel, self.mark = url, migration_id, rel, mark
+        self.stmt, self.keep_out, self.opts, self.report = stmt, keep_out, opts, report
+        self.total, self.nblocks, self.segments = total, nblocks, segments
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self.batches = 0
+        self.position: dict[int, int] = {}     # segment -> blocks done in it
+        self.pacers: dict[int, Pacer] = {}
+
+    def walk(self) -> None:
+        if len(self.segments) == 1:
+            self._segment(0, *self.segments[0])
+            return
+        with ThreadPoolExecutor(len(self.segments), thread_name_prefix=f"backfill-{self.rel}") as pool:
+            futures = [pool.submit(self._segment, i, lo, hi) for i, (lo, hi) in enumerate(self.segments)]
+            errors_seen = []
+            for f in futures:
+                try:
+                    f.result()
+                except BaseException as exc:   # the first failure stops the other segments
+                    self.stop.set()
+                    errors_seen.append(exc)
+        if errors_seen:
+            raise errors_seen[0]
+
+    def _segment(self, i: int, lo: int, hi: int) -> None:
+        try:
+            self._walk_segment(i, lo, hi)
+        except BaseException:
+            self.stop.set()
+            raise
+
+    def _walk_segment(self, i: int, seg_lo: int, seg_hi: int) -> None:
+        opts, mark = self.opts, f"{self.mark}#{i}"
+        cp = ledger.get_checkpoint(self.url, self.migration_id, mark)
+        if cp and cp["finished"]:
+            return
+        state = (cp["last_key"] or {}) if cp else {}
+        block, updated = state.get("block", seg_lo), cp["rows_done"] if cp else 0
+        side_effects, sample = state.get("side_effects", 0), state.get("sample", [])
+        per_block = max(1, self.total // self.nblocks)
+        initial_step = max(1, opts.batch_size // per_block)
+        pacer = Pacer(opts.pace, initial_step, max_step=initial_step * 16, share=len(self.segments))
+        self.pacers[i] = pacer
+        conn = connect(self.url, autocommit=True)   # one session, one short transaction per batch
+        try:
+            _settings(conn, opts, local=False)
+            conn.execute("SET runbook.backfill = 'on'")
+            self.keep_out.enter_session(conn)
+            pacer.configure_session(conn)
+            while block < seg_hi and not self.stop.is_set():
+                def one_batch(lo=block, updated=updated, side_effects=side_effects, sample=sample):
+                    hi = min(lo + pacer.before_batch(conn), seg_hi)
+                    with conn.transaction():
+                        self.keep_out.enter_batch(conn)
+                        bounds = (f"({lo},0)", f"({hi},0)")
+                        changed, bad, keys = conn.execute(self.stmt, bounds + bounds).fetchone()
+                        self.keep_out.leave_batch(conn)
+                        state = {"block": hi, "side_effects": side_effects + bad, "sample": (sample + keys)[:10],
+                                 "triggers": self.keep_out.describe()}
+                        ledger.save_checkpoint(conn, self.migration_id, mark, state, updated + changed,
+                                               finished=hi >= seg_hi)
+                    return hi, changed, state
+                block, changed, st = with_lock_retry(one_batch, opts, f"{self.migration_id}:backfill {self.rel}",
+                                                     self.report)
+                pacer.after_batch(conn)
+                updated += changed
+                side_effects, sample = st["side_effects"], st["sample"]
+                self._tally(i, block - seg_lo, changed)
+            if seg_hi == seg_lo:
+                ledger.save_checkpoint(conn, self.migration_id, mark, {"block": seg_hi}, 0, finished=True)
+        finally:
+            conn.close()
+
+    def _tally(self, i: int, blocks_done: int, changed: int) -> None:
+        with self.lock:
+            report = self.report
+            report.rows_backfilled[self.rel] = report.rows_backfilled.get(self.rel, 0) + changed
+            report.pacing[self.rel] = PaceStats.combined(p.stats for p in self.pacers.values()).to_dict()
+            self.position[i] = blocks_done
+            self.batches += 1
+            batches = self.batches
+            done_blocks = sum(self.position.values())
+        if self.opts.progress:
+            self.opts.progress(self.rel, min(self.total, round(self.total * done_blocks / self.nblocks)), self.total)
+        if (self.opts.stop_after_batches is not None and batches >= self.opts.stop_after_batches
+                and done_blocks < sum(hi - lo for lo, hi in self.segments)):
+            self.stop.set()                     # the other segments stop after their batch
+            if batches == self.opts.stop_after_batches:
                 raise RunbookError(f"stopped after {batches} backfill batches (requested)")
-        if nblocks == 0:
-            ledger.save_checkpoint(conn, migration.id, mark, {"block": 0, "side_effects": 0, "sample": []},
-                                   0, finished=True)
-    finally:
-        conn.close()
 
 
 def _ident(rel: str) -> sql.Composable:
@@ -393,10 +479,5 @@ def applied_state(url: str, migration) -> str | None:
 
 def backfill_side_effects(url: str, migration_id: str) -> dict[str, dict]:
     """Per backfilled relation: rows whose other columns the backfill changed, and a sample."""
-    with ledger.cursor(url) as cur:
-        cur.execute("SELECT table_name, last_key FROM runbook.checkpoints WHERE migration_id = %s"
-                    " AND table_name NOT LIKE '%%:%%'", (migration_id,))
-        return {r["table_name"]: {"rows": (r["last_key"] or {}).get("side_effects", 0),
-                                  "sample": (r["last_key"] or {}).get("sample", []),
-                                  "triggers": (r["last_key"] or {}).get("triggers", "")}
-                for r in cur.fetchall()}
+    return {rel: {"rows": p["side_effects"], "sample": p["sample"], "triggers": p["triggers"]}
+            for rel, p in ledger.backfill_progress(url, migration_id).items()}

@@ -7,6 +7,10 @@ batch by the time the last one held the table: execution plus the flush of its W
 commits with ``synchronous_commit = on``, so its commit time *is* the flush a concurrent writer
 would have waited for). Above the budget the next batch shrinks, well under it the batch grows.
 
+The relation is walked by `workers` sessions at once, each over its own range of blocks with its
+own pacer: a writer still meets at most one batch holding its row, while a second core halves
+the wall time of what is CPU-bound (the rows' index entries).
+
 Two more limits, both read from the server: WAL generated per second (``pg_current_wal_insert_lsn``
 deltas; a cap protects replicas and archiving), and replication lag (``pg_stat_replication``:
 while a replica is further behind than allowed, the backfill waits).
@@ -31,12 +35,15 @@ class PaceLimits:
     replica_wait_max_s: float = 300.0      # give up (raise) when it does not catch up
     grow: float = 1.5                      # at most this factor up per batch
     shrink: float = 0.25                   # at most this factor down per batch
+    workers: int = 2                       # sessions backfilling one relation at once
 
     def __post_init__(self) -> None:
         if self.batch_budget_ms < 0:
             raise ValueError(f"batch_budget_ms must be >= 0, not {self.batch_budget_ms}")
         if self.max_wal_mb_s is not None and self.max_wal_mb_s <= 0:
             raise ValueError(f"max_wal_mb_s must be > 0, not {self.max_wal_mb_s}")
+        if not 1 <= self.workers <= 16:
+            raise ValueError(f"workers must be between 1 and 16, not {self.workers}")
 
     @property
     def adaptive(self) -> bool:
@@ -54,6 +61,21 @@ class PaceStats:
     max_batch_ms: float = 0.0
     steps: list[int] = field(default_factory=list)   # a few step sizes over the run, for reports
 
+    @classmethod
+    def combined(cls, parts) -> PaceStats:
+        """The stats of several pacers (one relation's segments) as one."""
+        out = cls()
+        for p in parts:
+            out.batches += p.batches
+            out.shrinks += p.shrinks
+            out.grows += p.grows
+            out.slept_s += p.slept_s
+            out.replica_waits += p.replica_waits
+            out.wal_bytes += p.wal_bytes
+            out.max_batch_ms = max(out.max_batch_ms, p.max_batch_ms)
+            out.steps += p.steps
+        return out
+
     def to_dict(self) -> dict:
         return {"batches": self.batches, "shrinks": self.shrinks, "grows": self.grows,
                 "slept_s": round(self.slept_s, 3), "replica_waits": self.replica_waits,
@@ -68,8 +90,10 @@ class ReplicaLagging(RuntimeError):
 class Pacer:
     """Decides the next batch's size (in heap blocks) and any pause, from what the last batch cost."""
 
-    def __init__(self, limits: PaceLimits, initial_step: int, max_step: int):
+    def __init__(self, limits: PaceLimits, initial_step: int, max_step: int, share: int = 1):
         self.limits = limits
+        # one of `share` pacers walking the same relation: each keeps to its part of the WAL cap
+        self.max_wal_mb_s = limits.max_wal_mb_s / share if limits.max_wal_mb_s else None
         # adaptive: a slow start at a floor of 1/8 of batch_size (the first batch's cost is
         # unknown; it grows from there), so a busy server slows the backfill without making it crawl
         self.min_step = max(1, initial_step // 8) if limits.adaptive else max(1, initial_step)
@@ -86,8 +110,7 @@ class Pacer:
         conn.execute("SET synchronous_commit = " + ("on" if self.limits.adaptive else "off"))
 
     def before_batch(self, conn: psycopg.Connection) -> int:
-        self._wait_for_replicas(conn)
-        self._lsn = _insert_lsn(conn)
+        self._lsn = self._wait_for_replicas(conn)
         self._t0 = time.perf_counter()
         return self.step
 
@@ -110,21 +133,23 @@ class Pacer:
             elif new > self.step:
                 st.grows += 1
             self.step = new
+        # the WAL inserted meanwhile (other sessions' too): one round trip, as cheap as a batch allows
         wrote = max(0, _insert_lsn(conn) - (self._lsn or 0))
         st.wal_bytes += wrote
-        if self.limits.max_wal_mb_s:
+        if self.max_wal_mb_s:
             # keep the batch's WAL under the cap: wait out the rest of its time slot
-            slot_s = wrote / (self.limits.max_wal_mb_s * 1024 * 1024)
+            slot_s = wrote / (self.max_wal_mb_s * 1024 * 1024)
             if slot_s > held_s:
                 time.sleep(slot_s - held_s)
                 st.slept_s += slot_s - held_s
 
-    def _wait_for_replicas(self, conn: psycopg.Connection) -> None:
+    def _wait_for_replicas(self, conn: psycopg.Connection) -> int:
+        """Wait while a replica lags too far; the WAL insert position once none does."""
         waited = 0.0
         while True:
-            lag = replica_lag_s(conn)
+            lsn, lag = _lsn_and_lag(conn)
             if lag is None or lag <= self.limits.max_replica_lag_s:
-                return
+                return lsn
             if waited >= self.limits.replica_wait_max_s:
                 raise ReplicaLagging(f"a replica lags {lag:.1f} s (allowed {self.limits.max_replica_lag_s} s) "
                                      f"and did not catch up within {self.limits.replica_wait_max_s:.0f} s")
@@ -141,9 +166,15 @@ def _insert_lsn(conn: psycopg.Connection) -> int:
     return int(conn.execute("SELECT pg_current_wal_insert_lsn() - '0/0'::pg_lsn").fetchone()[0])
 
 
+_LAG = "SELECT max(extract(epoch FROM coalesce(replay_lag, write_lag))) FROM pg_stat_replication"
+
+
 def replica_lag_s(conn: psycopg.Connection) -> float | None:
     """The largest replay lag of any streaming replica, or None when there is none (or the role
     may not see it)."""
-    row = conn.execute("SELECT max(extract(epoch FROM coalesce(replay_lag, write_lag)))"
-                       " FROM pg_stat_replication").fetchone()
-    return float(row[0]) if row and row[0] is not None else None
+    return _lsn_and_lag(conn)[1]
+
+
+def _lsn_and_lag(conn: psycopg.Connection) -> tuple[int, float | None]:
+    lsn, lag = conn.execute(f"SELECT pg_current_wal_insert_lsn() - '0/0'::pg_lsn, ({_LAG})").fetchone()
+    return int(lsn), (float(lag) if lag is not None else None)

@@ -55,8 +55,10 @@ def pace_limits(ctx: RunContext) -> PaceLimits:
     defaults = PaceLimits()
     budget = ctx.parameters.get("backfill_batch_budget_ms", defaults.batch_budget_ms)
     wal = ctx.parameters.get("backfill_max_wal_mb_s", defaults.max_wal_mb_s)
+    workers = ctx.parameters.get("backfill_workers", defaults.workers)
     try:
-        return PaceLimits(batch_budget_ms=float(budget), max_wal_mb_s=None if wal is None else float(wal))
+        return PaceLimits(batch_budget_ms=float(budget), max_wal_mb_s=None if wal is None else float(wal),
+                          workers=int(workers))
     except (TypeError, ValueError) as exc:
         raise RunbookError(f"parameter {exc}") from None
 
