@@ -108,6 +108,10 @@ class Pacer:
         # (and no writer later finds a batch's worth of unflushed WAL ahead of its commit);
         # fixed batches keep the cheaper asynchronous commit
         conn.execute("SET synchronous_commit = " + ("on" if self.limits.adaptive else "off"))
+        # the pages a batch dirties are handed to the kernel's writeback as they are written,
+        # not left to pile up in the page cache until a checkpoint's fsync (or the kernel's
+        # dirty limit) writes them all at once, stalling every commit's WAL flush meanwhile
+        conn.execute("SET backend_flush_after = '256kB'")
 
     def before_batch(self, conn: psycopg.Connection) -> int:
         self._lsn = self._wait_for_replicas(conn)
