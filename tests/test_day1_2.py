@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -193,11 +194,15 @@ def test_killed_mid_backfill_then_rerun_converges(target):
     pid_file = target.workspace / "deploy" / "staging.api.pid"
     leftover = int(pid_file.read_text())            # the killed run's API: still serving
     assert psutil.pid_exists(leftover)
+    redis_pid_file = target.workspace / "redis" / "staging" / "redis.pid"
+    assert redis_pid_file.exists() or shutil.which("redis-server") is None
+    leftover_redis = int(redis_pid_file.read_text()) if redis_pid_file.exists() else None
     killed_at = ledger.backfill_progress(target.staging_url, MIGRATION_014)["lots"]["rows_done"]
     assert ledger.migration_state(target.staging_url, MIGRATION_014)["status"] == "applying"
     out = standardize_fields(environment="staging")
     assert out.status == "completed"
-    assert not psutil.pid_exists(leftover) or psutil.Process(leftover).status() == psutil.STATUS_ZOMBIE
+    for pid in (leftover, leftover_redis):          # its API and its Redis: stopped by the re-run
+        assert pid is None or not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
     n, mismatched = lots_parity(target.staging_url)
     assert mismatched == 0 and n == 2000
     cp = ledger.backfill_progress(target.staging_url, MIGRATION_014)["lots"]

@@ -154,9 +154,10 @@ class ApiServer:
         return self.start()
 
 
-def stop_leftover(pid_file: Path) -> int | None:
-    """An API a killed run left behind (no hook ran to stop it) must not keep serving: stop the
-    process its pid file names (if it is still a uvicorn); the pid it stopped, if any."""
+def stop_leftover(pid_file: Path, program: str = "uvicorn") -> int | None:
+    """A process a killed run left behind (no hook ran to stop it: its API, its Redis) must not
+    keep running: stop the process its pid file names (if it is still `program`); the pid it
+    stopped, if any."""
     if not pid_file.exists():
         return None
     import psutil
@@ -164,7 +165,7 @@ def stop_leftover(pid_file: Path) -> int | None:
     stopped = None
     try:
         proc = psutil.Process(int(pid_file.read_text().strip()))
-        if "uvicorn" in " ".join(proc.cmdline()):
+        if program in " ".join(proc.cmdline()):
             os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(10)
             stopped = proc.pid

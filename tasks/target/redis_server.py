@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from runbook.errors import RunbookError
-from runbook.tasks.target.api_server import free_port
+from runbook.tasks.target.api_server import free_port, stop_leftover
 
 START_TIMEOUT_S = 10
 
@@ -23,6 +23,11 @@ class RedisServer:
         self.proc: subprocess.Popen | None = None
 
     @property
+    def pid_file(self) -> Path:
+        """Survives a killed run, so the next run in this directory stops its Redis."""
+        return self.directory / "redis.pid"
+
+    @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
@@ -32,11 +37,13 @@ class RedisServer:
             raise RunbookError("redis-server is not on PATH (Debian package redis-server) and REDIS_URL "
                                "is not set: the Week 4 pattern cache needs a Redis")
         self.directory.mkdir(parents=True, exist_ok=True)
+        stop_leftover(self.pid_file, "redis-server")     # a killed run's Redis, left running
         self.port = free_port()
         self.proc = subprocess.Popen(
             [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
              "--dir", str(self.directory), "--logfile", str(self.directory / "redis.log")],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        self.pid_file.write_text(str(self.proc.pid))
         atexit.register(self.stop)     # a run that never shut down (a caller of api() alone) leaks none
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
@@ -63,3 +70,4 @@ class RedisServer:
                 self.proc.kill()
                 self.proc.wait(5)
         self.proc = None
+        self.pid_file.unlink(missing_ok=True)
