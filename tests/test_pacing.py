@@ -75,6 +75,12 @@ def test_bad_pace_is_refused_naming_it(kwargs, named):
         PaceLimits(**kwargs)
 
 
+def test_segments_cover_the_blocks_once():
+    assert migrate._segments(0, 2) == []                   # an empty table: nothing to walk
+    assert migrate._segments(3, 8) == [[0, 1], [1, 2], [2, 3]]
+    assert migrate._segments(1001, 2) == [[0, 500], [500, 1001]]
+
+
 def test_workers_walk_their_own_segments_and_a_resume_keeps_the_segments(demo_db):
     """Three sessions backfill lots, each over its own blocks; stopped midway and resumed with
     one worker asked for, the run finishes the three segments it began with."""

@@ -294,6 +294,8 @@ class _BackfillRun:
         self.pacers: dict[int, Pacer] = {}
 
     def walk(self) -> None:
+        if not self.segments:                  # an empty relation: nothing to walk
+            return
         if len(self.segments) == 1:
             self._segment(0, *self.segments[0])
             return
@@ -353,8 +355,6 @@ class _BackfillRun:
                 updated += changed
                 side_effects, sample = st["side_effects"], st["sample"]
                 self._tally(i, block - seg_lo, changed)
-            if seg_hi == seg_lo:
-                ledger.save_checkpoint(conn, self.migration_id, mark, {"block": seg_hi}, 0, finished=True)
         finally:
             conn.close()
 
