@@ -296,20 +296,11 @@ class _BackfillRun:
     def walk(self) -> None:
         if not self.segments:                  # an empty relation: nothing to walk
             return
-        if len(self.segments) == 1:
-            self._segment(0, *self.segments[0])
-            return
         with ThreadPoolExecutor(len(self.segments), thread_name_prefix=f"backfill-{self.rel}") as pool:
             futures = [pool.submit(self._segment, i, lo, hi) for i, (lo, hi) in enumerate(self.segments)]
-            errors_seen = []
-            for f in futures:
-                try:
-                    f.result()
-                except BaseException as exc:   # the first failure stops the other segments
-                    self.stop.set()
-                    errors_seen.append(exc)
-        if errors_seen:
-            raise errors_seen[0]
+        failed = [f.exception() for f in futures if f.exception() is not None]
+        if failed:                             # _segment stopped the others at the first failure
+            raise failed[0]
 
     def _segment(self, i: int, lo: int, hi: int) -> None:
         try:
