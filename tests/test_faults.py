@@ -73,18 +73,19 @@ def assert_consistent(target, *, applied: bool) -> None:
     if git_ops.ref_exists(target.repo, "runbook/staging"):
         tree = lambda ref: git_ops.git(target.repo, "rev-parse", f"{ref}^{{tree}}").strip()  # noqa: E731
         assert tree(git_ops.head(deploy)) == tree("runbook/staging")
-    # nothing of the killed run is left: no API process serving from the workspace, …
+    # nothing of the killed run is left: no API or Redis running from the workspace (Redis
+    # renames its process and works in its --dir), …
     import psutil
 
     serving = []
     for proc in psutil.process_iter(["cmdline", "cwd"]):
         try:
-            if "uvicorn" in " ".join(proc.info["cmdline"] or []) and \
+            if any(p in " ".join(proc.info["cmdline"] or []) for p in ("uvicorn", "redis-server")) and \
                     str(target.workspace) in (proc.info["cwd"] or ""):
-                serving.append(proc.pid)
+                serving.append(" ".join(proc.info["cmdline"]))
         except psutil.Error:
             continue
-    assert not serving, f"API processes left running from the workspace: {serving}"
+    assert not serving, f"processes left running from the workspace: {serving}"
     worktrees = git_ops.git(target.repo, "worktree", "list", "--porcelain")
     assert str(target.workspace / "tmp") not in worktrees, worktrees
     assert not list(target.backup_dir.rglob("*.partial"))

@@ -7,7 +7,7 @@ run did. Before the next run adopts or rolls back anything:
   trailer) that the ledger never heard of are recorded as that run's applied steps — so a
   re-run adopts them and a rollback reverts them, instead of finding "nothing changed";
 * the killed run's scratch worktrees are removed (and git's worktree list pruned);
-* its incomplete backup files are deleted, and its API (still serving) is stopped.
+* its incomplete backup files are deleted, and its API (still serving) and Redis are stopped.
 """
 from __future__ import annotations
 
@@ -23,7 +23,8 @@ from runbook.tasks.database import lease, ledger
 from runbook.tasks.database.backup import clear_partial_backups
 from runbook.tasks.steps.code_update import RUN_TRAILER, STEP_TRAILER, env_branch
 from runbook.tasks.target.api_server import stop_leftover
-from runbook.tasks.target.deploy import api_pid_file
+from runbook.tasks.target.deploy import REDIS, api_pid_file, redis_dir
+from runbook.tasks.target.redis_server import RedisServer
 
 log = logging.getLogger("runbook.recovery")
 
@@ -37,6 +38,8 @@ def recover_crashed(ctx: RunContext) -> dict[str, list[str]]:
         return done
     if ctx.extra.get("api") is None and (pid := stop_leftover(api_pid_file(ctx))):
         done["api"] = [str(pid)]         # the killed run's API, still serving its code
+    if ctx.extra.get(REDIS) is None and (pid := stop_leftover(RedisServer(redis_dir(ctx)).pid_file, "redis-server")):
+        done["redis"] = [str(pid)]       # the killed run's Redis (a run that starts its own stops it too)
     done["recorded"] = _record_unledgered_commits(ctx, killed)
     done["worktrees"] = _remove_worktrees(ctx, killed)
     for run in killed:

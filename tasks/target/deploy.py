@@ -44,6 +44,11 @@ def api_pid_file(ctx: RunContext) -> Path:
     return ctx.workspace / "deploy" / f"{ctx.slot}.api.pid"
 
 
+def redis_dir(ctx: RunContext) -> Path:
+    """Where the environment's throwaway Redis keeps its files and pid: outlives a killed run."""
+    return ctx.workspace / "redis" / ctx.slot
+
+
 def api(ctx: RunContext) -> ApiServer:
     """One API per run and environment: managed (uvicorn from the deploy worktree, its market
     data from the run's upstream stand-in, its cache in the run's Redis) or external."""
@@ -87,7 +92,7 @@ def redis_url(ctx: RunContext) -> str:
         return ctx.redis_url
     server = ctx.extra.get(REDIS)
     if server is None:
-        server = ctx.extra[REDIS] = RedisServer(ctx.workspace / "redis" / ctx.slot).start()
+        server = ctx.extra[REDIS] = RedisServer(redis_dir(ctx)).start()
 
         def stop() -> None:
             ctx.extra.pop(REDIS, None)
