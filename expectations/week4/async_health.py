@@ -59,6 +59,13 @@ def over_bounds(timings: list[float]) -> list[str]:
            ([f"/health p99 {tail:.2f} ms while {CLIENTS} clients ran patterns"] if tail >= P99_LIMIT_MS else [])
 
 
+def health_ms(timings: list[float]) -> dict:
+    """p50, p99 and max of the /health timings (ms), rounded; None where too few to tell."""
+    return {"p50": round(statistics.median(timings), 2) if timings else None,
+            "p99": round(p99(timings), 2) if len(timings) >= 2 else None,
+            "max": round(max(timings), 2) if timings else None}
+
+
 def _measure(ctx: RunContext) -> tuple[list[float], dict]:
     """/health timings (ms) while the load runs, and the load's answers by status."""
     server = api(ctx)
@@ -105,13 +112,12 @@ def async_check(ctx: RunContext) -> GateResult:
     bad = {s: n for s, n in statuses.items() if s != "200"}
     if bad or not statuses:
         problems.append(f"pattern runs under load answered {bad or 'nothing'}")
-    p50 = round(statistics.median(timings), 2) if timings else None
-    worst = round(p99(timings), 2) if len(timings) >= 2 else None
+    measured = health_ms(timings)
     return GateResult(
         NAME, not problems,
         f"/health p50 under {P50_LIMIT_MS:.0f} ms and p99 under {P99_LIMIT_MS:.0f} ms while {CLIENTS} clients run patterns",
-        observed=f"p50 {p50} ms, p99 {worst} ms over {len(timings)} probes",
+        observed=f"p50 {measured['p50']} ms, p99 {measured['p99']} ms over {len(timings)} probes",
         expected=f"p50 < {P50_LIMIT_MS:.0f} ms, p99 < {P99_LIMIT_MS:.0f} ms",
         sample=[{"problem": p} for p in problems],
-        details={"health_ms": {"p50": p50, "p99": worst, "max": round(max(timings), 2) if timings else None},
+        details={"health_ms": measured,
                  "pattern_runs": statuses})

@@ -38,7 +38,7 @@ def recover_crashed(ctx: RunContext) -> dict[str, list[str]]:
         return done
     if ctx.extra.get("api") is None and (pid := stop_leftover(api_pid_file(ctx))):
         done["api"] = [str(pid)]         # the killed run's API, still serving its code
-    if ctx.extra.get(REDIS) is None and (pid := stop_leftover(RedisServer(redis_dir(ctx)).pid_file, "redis-server")):
+    if ctx.extra.get(REDIS) is None and (pid := RedisServer(redis_dir(ctx)).stop_leftover()):
         done["redis"] = [str(pid)]       # the killed run's Redis (a run that starts its own stops it too)
     done["recorded"] = _record_unledgered_commits(ctx, killed)
     done["worktrees"] = _remove_worktrees(ctx, killed)

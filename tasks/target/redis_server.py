@@ -27,6 +27,10 @@ class RedisServer:
         """Survives a killed run, so the next run in this directory stops its Redis."""
         return self.directory / "redis.pid"
 
+    def stop_leftover(self) -> int | None:
+        """Stop a killed run's Redis, left running in this directory; its pid, if there was one."""
+        return stop_leftover(self.pid_file, "redis-server")
+
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
@@ -37,7 +41,7 @@ class RedisServer:
             raise RunbookError("redis-server is not on PATH (Debian package redis-server) and REDIS_URL "
                                "is not set: the Week 4 pattern cache needs a Redis")
         self.directory.mkdir(parents=True, exist_ok=True)
-        stop_leftover(self.pid_file, "redis-server")     # a killed run's Redis, left running
+        self.stop_leftover()
         self.port = free_port()
         self.proc = subprocess.Popen(
             [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
