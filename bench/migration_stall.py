@@ -121,6 +121,7 @@ def batch_summary(phases: list[Phase]) -> dict:
 
 def measure(url: str, ids: list[str], rate: float, migration: Callable[[list[Phase]], dict]) -> dict:
     before = db_stats(url)
+    unix_offset = time.time() - time.perf_counter()   # worst writes in wall time, to match server logs
     phases: list[Phase] = []
     writer, waits = Writer(url, ids, rate), WaitSampler(url)
     writer.start()
@@ -153,7 +154,7 @@ def measure(url: str, ids: list[str], rate: float, migration: Callable[[list[Pha
                    for name, a, b in phases if not name.startswith("batch:")],
         "batches": batch_summary(phases),
         "writer_waits": waits.during(t0, t1),
-        "worst_writes": [{"at_s": round(w.t0 - t0, 3), "ms": round(w.ms, 1),
+        "worst_writes": [{"at_s": round(w.t0 - t0, 3), "at_unix": round(w.t0 + unix_offset, 3), "ms": round(w.ms, 1),
                           "waits": waits.during(w.t0, w.t0 + w.ms / 1000),
                           "during": [name for name, a, b in phases if a <= w.t0 + w.ms / 1000 and b >= w.t0]}
                          for w in sorted(during, key=lambda w: -w.ms)[:5]],
@@ -180,6 +181,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=PaceLimits().workers,
                     help="sessions backfilling lots at once (the flow's backfill_workers)")
     ap.add_argument("--max-wal-mb-s", type=float, default=None, help="the pacer's WAL-rate cap")
+    ap.add_argument("--max-commit-ms", type=float, default=PaceLimits().max_commit_ms,
+                    help="rest after a batch commit slower than this (0: never)")
+    ap.add_argument("--wal-compression", default=PaceLimits().wal_compression,
+                    help="the backfill sessions' wal_compression ('none': the server's)")
     ap.add_argument("--migrations-dir", type=Path, default=migration_files.MIGRATIONS_DIR,
                     help="where 014's triad is read from (to try an edited copy)")
     ap.add_argument("--skip-seed-run", action="store_true",
@@ -225,7 +230,10 @@ def main(argv: list[str] | None = None) -> int:
                 url = clone(args.database_url, template, runs[1])
                 opts = migrate.MigrationOptions(batch_size=args.batch_size, lock_timeout_ms=args.lock_timeout_ms,
                                                 pace=PaceLimits(batch_budget_ms=budget, workers=args.workers,
-                                                                max_wal_mb_s=args.max_wal_mb_s))
+                                                                max_wal_mb_s=args.max_wal_mb_s,
+                                                                max_commit_ms=args.max_commit_ms or None,
+                                                                wal_compression=None if args.wal_compression == "none"
+                                                                else args.wal_compression))
                 rb = measure(url, ids, args.rate,
                              lambda ph, url=url, opts=opts: run_runbook(url, ph, opts, args.migrations_dir))
                 rb["verify"] = migrate.verify(url, migration_files.load(MIGRATION, args.migrations_dir)).observed

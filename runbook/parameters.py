@@ -20,6 +20,7 @@ SessionTimeoutMs = Annotated[int, Field(ge=100, le=86_400_000, description="a se
 BatchBudgetMs = Annotated[float, Field(ge=0, le=60_000, description="time a backfill batch may hold rows + WAL (ms; 0 = fixed batches)")]
 BackfillWorkers = Annotated[int, Field(ge=1, le=16, description="sessions backfilling one table at once")]
 WalRateMbS = Annotated[float, Field(gt=0, le=10_000, description="cap on the backfill's WAL rate (MB/s)")]
+CommitMs = Annotated[float, Field(gt=0, le=60_000, description="a backfill batch whose commit (WAL fsync) takes longer rests (ms)")]
 # a branch, tag or commit of TARGET_REPO (git's own ref-name rules, checked by the change-set:ref gate)
 ChangeRef = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9._/@{}^~-]*$",
                                  description="the change set: a branch, tag or commit of TARGET_REPO")]

@@ -68,11 +68,14 @@ def assert_refused(setup, result, message: str) -> None:
     ("backfill_max_wal_mb_s=0", "parameter backfill_max_wal_mb_s must be a number greater than 0 and at most 10000"
                                 " (or unset), not '0'"),
     ("backfill_workers=0", "parameter backfill_workers must be an integer from 1 to 16, not '0'"),
+    ("backfill_max_commit_ms=0", "parameter backfill_max_commit_ms must be a number greater than 0 and at most 60000"
+                                 " (or unset), not '0'"),
     ("environment=prod", "parameter environment must be 'staging' or 'production', not 'prod'"),
     ("batch_sise=100", ("parameter batch_sise is not a parameter of week0-day1-2; it takes: environment, dry_run, "
                         "require_approval, batch_size, lock_timeout_ms, statement_timeout_ms, "
                         "idle_in_transaction_timeout_ms, accept_trigger_effects, target, "
-                        "backfill_batch_budget_ms, backfill_workers, backfill_max_wal_mb_s")),
+                        "backfill_batch_budget_ms, backfill_workers, backfill_max_wal_mb_s, "
+                        "backfill_max_commit_ms")),
 ])
 def test_a_bad_parameter_is_refused_in_one_line_before_anything_starts(setup, param, message):
     before = state(setup)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from contextlib import contextmanager
 
 import pytest
+from psycopg import sql
 
 from runbook.errors import RunbookError
 from runbook.pg import connect
@@ -54,6 +56,27 @@ def test_the_pace_follows_each_batch_cost_between_floor_and_ceiling(fresh_db):
     assert pacer.stats.shrinks == 2 and pacer.stats.grows >= 5
 
 
+def test_a_slow_commit_makes_the_backfill_rest_before_the_next_batch(fresh_db):
+    """The batch's commit is the WAL fsync writers queue behind: over max_commit_ms, the pacer
+    rests for the commit's time, times how far over it was; under it, never."""
+    def run(limit, commits_ms):
+        pacer = Pacer(PaceLimits(batch_budget_ms=20, max_commit_ms=limit), initial_step=80, max_step=160)
+        with connect(fresh_db, autocommit=True) as conn:
+            for ms in commits_ms:
+                pacer.before_batch(conn)
+                pacer.before_commit()
+                pacer._commit_t0 -= ms / 1000             # as if the commit had taken this long
+                pacer.after_batch(conn)
+        return pacer.stats
+    quick = run(10, [2, 5, 9])
+    assert quick.commit_rests == 0 and quick.slept_s == 0
+    slow = run(10, [5, 40, 400])
+    assert slow.commit_rests == 2 and slow.max_commit_ms >= 400
+    assert slow.slept_s == pytest.approx(0.040 * 4 + 1.0, abs=0.01)   # 160 ms, then the 1 s ceiling
+    unlimited = run(None, [400])
+    assert unlimited.commit_rests == 0 and unlimited.slept_s == 0
+
+
 def test_fixed_batches_when_pacing_is_off(demo_db):
     fixed = apply_014(demo_db, PaceLimits(batch_budget_ms=0)).pacing["lots"]
     assert fixed["shrinks"] == fixed["grows"] == 0 and len(fixed["steps_seen"]) == 1
@@ -69,7 +92,9 @@ def test_wal_rate_cap_spaces_the_batches(demo_db):
 
 @pytest.mark.parametrize("kwargs, named", [({"batch_budget_ms": -1}, "batch_budget_ms"),
                                            ({"max_wal_mb_s": 0}, "max_wal_mb_s"),
-                                           ({"workers": 0}, "workers"), ({"workers": 17}, "workers")])
+                                           ({"workers": 0}, "workers"), ({"workers": 17}, "workers"),
+                                           ({"max_commit_ms": 0}, "max_commit_ms"),
+                                           ({"wal_compression": "gzip"}, "wal_compression")])
 def test_bad_pace_is_refused_naming_it(kwargs, named):
     with pytest.raises(ValueError, match=named):
         PaceLimits(**kwargs)
@@ -144,3 +169,28 @@ def test_backfill_gives_up_naming_the_lag_when_the_replica_never_catches_up(repl
     with lagging_replica(replicated_pair) as (url, _standby), \
             pytest.raises(ReplicaLagging, match=r"a replica lags [\d.]+ s \(allowed 0.5 s\)"):
         apply_014(url, PaceLimits(batch_budget_ms=0, max_replica_lag_s=0.5, replica_wait_max_s=2))
+
+
+def test_backfill_wal_is_compressed_for_a_superuser_and_goes_on_without_for_another_role(fresh_db):
+    """wal_compression is superuser-only: a least-privileged runner keeps the server's setting,
+    and the stats say which the backfill got."""
+    pacer = Pacer(PaceLimits(wal_compression="lz4"), initial_step=8, max_step=8)
+    with connect(fresh_db, autocommit=True) as conn:
+        pacer.configure_session(conn)
+        assert conn.execute("SHOW wal_compression").fetchone()[0] == "lz4"
+        server = conn.execute("SELECT boot_val FROM pg_settings WHERE name = 'wal_compression'").fetchone()[0]
+    assert pacer.stats.to_dict()["wal_compression"] == "lz4"
+
+    role = f"rb_pace_{uuid.uuid4().hex[:8]}"
+    with connect(fresh_db, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
+    try:
+        plain = Pacer(PaceLimits(wal_compression="lz4"), initial_step=8, max_step=8)
+        with connect(f"postgresql://{role}@{fresh_db.split('@', 1)[1]}", autocommit=True) as conn:
+            plain.configure_session(conn)
+            assert conn.execute("SELECT 1").fetchone()[0] == 1          # the session is still usable
+            assert conn.execute("SHOW wal_compression").fetchone()[0] == server
+    finally:
+        with connect(fresh_db, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+    assert plain.stats.wal_compression == f"{server} (lz4 refused: InsufficientPrivilege)"

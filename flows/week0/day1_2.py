@@ -5,10 +5,11 @@ import inspect
 
 from runbook.context import RunContext
 from runbook.expectations.week0.day1_2 import old_names_gate, parity_gates
-from runbook.parameters import BackfillWorkers, BatchBudgetMs, WalRateMbS
+from runbook.parameters import BackfillWorkers, BatchBudgetMs, CommitMs, WalRateMbS
 from runbook.plan import MIGRATION_014, WEEK0_DAY1_2
 from runbook.tasks.code.transforms import RENAME_FIELDS
 from runbook.tasks.database import migration_files
+from runbook.tasks.database.pacing import PaceLimits
 from runbook.tasks.steps.approval import approval_step
 from runbook.tasks.steps.code_update import code_update
 from runbook.tasks.steps.core import Step, gate_step
@@ -32,7 +33,8 @@ def steps(ctx: RunContext) -> list[Step]:
 
 # the backfill's pace (tasks/database/pacing.py): a batch may hold rows and WAL this long before
 # writers get through (0 = fixed batches of batch_size); how many sessions walk a table at once
-# (each over its own blocks); an optional cap on its WAL rate
+# (each over its own blocks); an optional cap on its WAL rate; how slow a batch's commit (the WAL
+# fsync writers queue behind) may be before the backfill rests
 PACE_PARAMETERS = [
     inspect.Parameter("backfill_batch_budget_ms", inspect.Parameter.KEYWORD_ONLY, default=20.0,
                       annotation=BatchBudgetMs),
@@ -40,6 +42,8 @@ PACE_PARAMETERS = [
                       annotation=BackfillWorkers),
     inspect.Parameter("backfill_max_wal_mb_s", inspect.Parameter.KEYWORD_ONLY, default=None,
                       annotation=WalRateMbS | None),
+    inspect.Parameter("backfill_max_commit_ms", inspect.Parameter.KEYWORD_ONLY, default=PaceLimits().max_commit_ms,
+                      annotation=CommitMs | None),
 ]
 
 standardize_fields = plan_day_flow(

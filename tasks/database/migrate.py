@@ -339,6 +339,7 @@ class _BackfillRun:
                                  "triggers": self.keep_out.describe()}
                         ledger.save_checkpoint(conn, self.migration_id, mark, state, updated + changed,
                                                finished=hi >= seg_hi)
+                        pacer.before_commit()
                     return hi, changed, state
                 block, changed, st = with_lock_retry(one_batch, opts, f"{self.migration_id}:backfill {self.rel}",
                                                      self.report)

@@ -11,6 +11,10 @@ The relation is walked by `workers` sessions at once, each over its own range of
 own pacer: a writer still meets at most one batch holding its row, while a second core halves
 the wall time of what is CPU-bound (the rows' index entries).
 
+The commit of each batch is timed on its own: it is the WAL fsync every writer's commit queues
+behind, so when it is slow the disk's queue is long, and the backfill rests (as long as the commit
+took, times how far over ``max_commit_ms`` it was) before it adds to that queue again.
+
 Two more limits, both read from the server: WAL generated per second (``pg_current_wal_insert_lsn``
 deltas; a cap protects replicas and archiving), and replication lag (``pg_stat_replication``:
 while a replica is further behind than allowed, the backfill waits).
@@ -23,8 +27,13 @@ import time
 from dataclasses import dataclass, field
 
 import psycopg
+from psycopg import sql
 
 log = logging.getLogger("runbook.pacing")
+
+
+COMMIT_REST_MAX_S = 1.0
+WAL_COMPRESSION = (None, "off", "pglz", "lz4", "zstd")
 
 
 @dataclass(frozen=True)
@@ -36,14 +45,21 @@ class PaceLimits:
     grow: float = 1.5                      # at most this factor up per batch
     shrink: float = 0.25                   # at most this factor down per batch
     workers: int = 2                       # sessions backfilling one relation at once
+    wal_compression: str | None = "lz4"    # the backfill's own full-page images compressed (None: as the server)
+    max_commit_ms: float | None = 10.0     # a batch's commit (its WAL fsync) slower than this: rest (None: never)
 
     def __post_init__(self) -> None:
         if self.batch_budget_ms < 0:
             raise ValueError(f"batch_budget_ms must be >= 0, not {self.batch_budget_ms}")
         if self.max_wal_mb_s is not None and self.max_wal_mb_s <= 0:
             raise ValueError(f"max_wal_mb_s must be > 0, not {self.max_wal_mb_s}")
+        if self.max_commit_ms is not None and self.max_commit_ms <= 0:
+            raise ValueError(f"max_commit_ms must be > 0, not {self.max_commit_ms}")
         if not 1 <= self.workers <= 16:
             raise ValueError(f"workers must be between 1 and 16, not {self.workers}")
+        if self.wal_compression not in WAL_COMPRESSION:
+            raise ValueError(f"wal_compression must be one of {', '.join(map(str, WAL_COMPRESSION))},"
+                             f" not {self.wal_compression!r}")
 
     @property
     def adaptive(self) -> bool:
@@ -59,6 +75,9 @@ class PaceStats:
     replica_waits: int = 0
     wal_bytes: int = 0
     max_batch_ms: float = 0.0
+    wal_compression: str = ""              # what the session got (or why not)
+    max_commit_ms: float = 0.0
+    commit_rests: int = 0                  # rests after a commit slower than max_commit_ms
     steps: list[int] = field(default_factory=list)   # a few step sizes over the run, for reports
 
     @classmethod
@@ -73,6 +92,9 @@ class PaceStats:
             out.replica_waits += p.replica_waits
             out.wal_bytes += p.wal_bytes
             out.max_batch_ms = max(out.max_batch_ms, p.max_batch_ms)
+            out.wal_compression = out.wal_compression or p.wal_compression
+            out.max_commit_ms = max(out.max_commit_ms, p.max_commit_ms)
+            out.commit_rests += p.commit_rests
             out.steps += p.steps
         return out
 
@@ -80,6 +102,8 @@ class PaceStats:
         return {"batches": self.batches, "shrinks": self.shrinks, "grows": self.grows,
                 "slept_s": round(self.slept_s, 3), "replica_waits": self.replica_waits,
                 "wal_bytes": self.wal_bytes, "max_batch_ms": round(self.max_batch_ms, 2),
+                "wal_compression": self.wal_compression, "max_commit_ms": round(self.max_commit_ms, 2),
+                "commit_rests": self.commit_rests,
                 "steps_seen": sorted(set(self.steps))[:20]}
 
 
@@ -102,6 +126,7 @@ class Pacer:
         self.stats = PaceStats()
         self._lsn: int | None = None
         self._t0 = 0.0
+        self._commit_t0: float | None = None
 
     def configure_session(self, conn: psycopg.Connection) -> None:
         # adaptive: each batch's commit flushes its own WAL, so its commit time is measured
@@ -112,16 +137,24 @@ class Pacer:
         # not left to pile up in the page cache until a checkpoint's fsync (or the kernel's
         # dirty limit) writes them all at once, stalling every commit's WAL flush meanwhile
         conn.execute("SET backend_flush_after = '256kB'")
+        self.stats.wal_compression = _compress_wal(conn, self.limits.wal_compression)
 
     def before_batch(self, conn: psycopg.Connection) -> int:
         self._lsn = self._wait_for_replicas(conn)
         self._t0 = time.perf_counter()
+        self._commit_t0 = None
         return self.step
+
+    def before_commit(self) -> None:
+        """Call as the batch's last statement returns: what follows until after_batch is its commit."""
+        self._commit_t0 = time.perf_counter()
 
     def after_batch(self, conn: psycopg.Connection) -> None:
         """Call after the batch committed."""
-        held_s = time.perf_counter() - self._t0
+        now = time.perf_counter()
+        held_s = now - self._t0
         held_ms = held_s * 1000
+        commit_ms = (now - self._commit_t0) * 1000 if self._commit_t0 is not None else 0.0
         st = self.stats
         st.batches += 1
         st.max_batch_ms = max(st.max_batch_ms, held_ms)
@@ -146,6 +179,15 @@ class Pacer:
             if slot_s > held_s:
                 time.sleep(slot_s - held_s)
                 st.slept_s += slot_s - held_s
+        st.max_commit_ms = max(st.max_commit_ms, commit_ms)
+        limit = self.limits.max_commit_ms
+        if limit and commit_ms > limit:
+            # a slow commit is a long queue at the disk, which every writer's commit now waits
+            # behind: rest until it drains (longer the slower it was) before adding to it
+            rest_s = min(COMMIT_REST_MAX_S, commit_ms / 1000 * commit_ms / limit)
+            time.sleep(rest_s)
+            st.slept_s += rest_s
+            st.commit_rests += 1
 
     def _wait_for_replicas(self, conn: psycopg.Connection) -> int:
         """Wait while a replica lags too far; the WAL insert position once none does."""
@@ -164,6 +206,23 @@ class Pacer:
             time.sleep(0.5)
             waited += 0.5
             self.stats.slept_s += 0.5
+
+
+def _compress_wal(conn: psycopg.Connection, method: str | None) -> str:
+    """Compress this session's WAL when asked. At scale most of a backfill's WAL is full-page
+    images (each index page's first change after a checkpoint), and every byte of it is written
+    and fsynced on the disk the old application's commits wait for. A superuser-only setting:
+    another role keeps the server's and the backfill goes on (the stats say so)."""
+    if method is None:
+        return str(conn.execute("SHOW wal_compression").fetchone()[0])
+    try:
+        conn.execute(sql.SQL("SET wal_compression = {}").format(sql.Literal(method)))
+    except (psycopg.errors.InsufficientPrivilege, psycopg.errors.InvalidParameterValue) as exc:
+        server = conn.execute("SHOW wal_compression").fetchone()[0]
+        log.warning("backfill WAL not compressed with %s (%s); the server's setting (%s) stays",
+                    method, str(exc).strip().splitlines()[0], server)
+        return f"{server} ({method} refused: {type(exc).__name__})"
+    return method
 
 
 def _insert_lsn(conn: psycopg.Connection) -> int:

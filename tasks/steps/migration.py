@@ -56,9 +56,10 @@ def pace_limits(ctx: RunContext) -> PaceLimits:
     budget = ctx.parameters.get("backfill_batch_budget_ms", defaults.batch_budget_ms)
     wal = ctx.parameters.get("backfill_max_wal_mb_s", defaults.max_wal_mb_s)
     workers = ctx.parameters.get("backfill_workers", defaults.workers)
+    commit = ctx.parameters.get("backfill_max_commit_ms", defaults.max_commit_ms)
     try:
         return PaceLimits(batch_budget_ms=float(budget), max_wal_mb_s=None if wal is None else float(wal),
-                          workers=int(workers))
+                          workers=int(workers), max_commit_ms=None if commit is None else float(commit))
     except (TypeError, ValueError) as exc:
         raise RunbookError(f"parameter {exc}") from None
 
