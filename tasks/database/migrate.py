@@ -24,7 +24,7 @@ from psycopg import errors, sql
 from runbook.errors import RunbookError
 from runbook.gate_result import GateResult
 from runbook.pg import connect
-from runbook.tasks.database import backfill_triggers, ledger
+from runbook.tasks.database import backfill_triggers, ledger, server_advice
 from runbook.tasks.database.migration_files import Section
 from runbook.tasks.database.pacing import PaceLimits, Pacer, PaceStats
 from runbook.tasks.database.sql_rewrite import identifiers
@@ -65,6 +65,7 @@ class ApplyReport:
     lock_retries: int = 0
     triggers_kept_out: dict[str, str] = field(default_factory=dict)   # table -> how
     pacing: dict[str, dict] = field(default_factory=dict)             # relation -> PaceStats
+    server_advice: dict[str, list[str]] = field(default_factory=dict)  # relation -> settings it strains
 
 
 def with_lock_retry(fn, opts: MigrationOptions, what: str, report: ApplyReport | None = None):
@@ -221,6 +222,9 @@ def _backfill_relation(url: str, migration, section: Section, rel: str, opts: Mi
             " FROM pg_class WHERE oid = %s::regclass", (rel, rel)).fetchone()
         total = int(estimate) if estimate and estimate > 0 else conn.execute(
             sql.SQL("SELECT count(*) FROM ONLY {}").format(_ident(rel))).fetchone()[0]
+        for line in server_advice.advice(server_advice.read_fit(conn, rel)):
+            log.warning("backfill of %s: %s", rel, line)       # the run's log, before it starts
+            report.server_advice.setdefault(rel, []).append(line)
         try:
             key = primary_key(conn, rel)
         except RunbookError:

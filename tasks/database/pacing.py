@@ -45,7 +45,9 @@ class PaceLimits:
     grow: float = 1.5                      # at most this factor up per batch
     shrink: float = 0.25                   # at most this factor down per batch
     workers: int = 2                       # sessions backfilling one relation at once
-    wal_compression: str | None = "lz4"    # the backfill's own full-page images compressed (None: as the server)
+    # the backfill's own full-page images compressed (None: as the server). Off by default: at
+    # 10M rows lz4 cut the WAL by 40% but cost 40% more time on two cores (bench/RESULTS.md)
+    wal_compression: str | None = None
     max_commit_ms: float | None = 10.0     # a batch's commit (its WAL fsync) slower than this: rest (None: never)
 
     def __post_init__(self) -> None:
