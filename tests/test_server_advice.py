@@ -12,12 +12,13 @@ MB, GB = 2**20, 2**30
 def test_a_relation_larger_than_the_server_settings_gets_one_line_per_setting():
     # the 10M-lot bench: 7.8 GB with 2.9 GB of indexes, on the server's defaults
     lines = advice(ServerFit("lots", total_bytes=int(7.8 * GB), index_bytes=int(2.9 * GB),
-                             shared_buffers_bytes=128 * MB, max_wal_size_bytes=1 * GB))
-    assert len(lines) == 2
+                             shared_buffers_bytes=128 * MB, max_wal_size_bytes=1 * GB, min_wal_size_bytes=80 * MB))
+    assert len(lines) == 3
     assert lines[0].startswith("shared_buffers (128.0 MB) is smaller than the indexes of lots (2.9 GB)")
     assert lines[1].startswith("max_wal_size (1.0 GB) is smaller than lots (7.8 GB with its indexes)")
+    assert lines[2].startswith("min_wal_size (80.0 MB) is smaller than lots (7.8 GB with its indexes)")
     # the same relation on a server sized for it
-    assert advice(ServerFit("lots", int(7.8 * GB), int(2.9 * GB), 4 * GB, 16 * GB)) == []
+    assert advice(ServerFit("lots", int(7.8 * GB), int(2.9 * GB), 4 * GB, 16 * GB, 16 * GB)) == []
 
 
 def test_the_demo_relation_fits_and_its_backfill_reports_no_advice(demo_db):

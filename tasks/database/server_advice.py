@@ -4,7 +4,8 @@ Measured at 10M lots (bench/RESULTS.md): with ``shared_buffers`` far below the s
 a backfill changes, each batch's index pages are evicted and written again and again (~250 MB/s
 of writes), and the disk's occasional write freezes land in the old application's commits; with
 ``max_wal_size`` below the relation's size, a checkpoint every few seconds turns most of the WAL
-into full-page images. Advice, not a gate: the settings are the DBA's, and the backfill is
+into full-page images; with ``min_wal_size`` below it, a writer's commit now and then creates and
+zero-fills a WAL segment. Advice, not a gate: the settings are the DBA's, and the backfill is
 correct (and paced) either way.
 """
 from __future__ import annotations
@@ -21,14 +22,15 @@ class ServerFit:
     index_bytes: int
     shared_buffers_bytes: int
     max_wal_size_bytes: int
+    min_wal_size_bytes: int
 
 
 def read_fit(conn: psycopg.Connection, rel: str) -> ServerFit:
-    total, indexes, buffers, wal = conn.execute(
+    total, indexes, buffers, max_wal, min_wal = conn.execute(
         "SELECT pg_total_relation_size(%s::regclass), pg_indexes_size(%s::regclass),"
-        " pg_size_bytes(current_setting('shared_buffers')), pg_size_bytes(current_setting('max_wal_size'))",
-        (rel, rel)).fetchone()
-    return ServerFit(rel, int(total), int(indexes), int(buffers), int(wal))
+        " pg_size_bytes(current_setting('shared_buffers')), pg_size_bytes(current_setting('max_wal_size')),"
+        " pg_size_bytes(current_setting('min_wal_size'))", (rel, rel)).fetchone()
+    return ServerFit(rel, int(total), int(indexes), int(buffers), int(max_wal), int(min_wal))
 
 
 def advice(fit: ServerFit) -> list[str]:
@@ -44,6 +46,11 @@ def advice(fit: ServerFit) -> list[str]:
                    f"({_size(fit.total_bytes)} with its indexes): checkpoints come every few seconds during "
                    f"the backfill and most of its WAL becomes full-page images; a max_wal_size above "
                    f"the relation's size avoids it")
+    if fit.total_bytes > fit.min_wal_size_bytes:
+        out.append(f"min_wal_size ({_size(fit.min_wal_size_bytes)}) is smaller than {fit.relation} "
+                   f"({_size(fit.total_bytes)} with its indexes): the backfill's WAL needs new segment files, "
+                   f"and a writer whose commit creates one waits for its zero-filling; a min_wal_size "
+                   f"above the relation's size keeps recycled segments ready")
     return out
 
 
