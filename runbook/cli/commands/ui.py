@@ -107,6 +107,10 @@ def run_ui(workspace: Path, rows: int, host: str, port: int, console: Console) -
                       "PREFECT_API_URL": api, "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
                       "PREFECT_SERVER_LOGGING_LEVEL": "WARNING", "PREFECT_UI_API_URL": api,
                       **({"PREFECT_HOME": home} if home else {})}
+        if not {"PREFECT_SERVER_DATABASE_TIMEOUT", "PREFECT_API_DATABASE_TIMEOUT"} & server_env.keys():
+            # on SQLite this is how long a write waits for the lock: at Prefect's 10 s, an
+            # approval's Resume failed ("database is locked") while flows logged under load
+            server_env["PREFECT_SERVER_DATABASE_TIMEOUT"] = "60"
         with console.status(f"starting the Prefect server on {ui}…"):
             server = processes.start("prefect server", PREFECT, server_env, logs / "ui-prefect-server.log")
             children.append(server)
