@@ -335,6 +335,65 @@ def test_partitions_walked_invalid_index_rebuilt_user_index_kept_timeouts(fresh_
         migrate._run_section(fresh_db, one, slow, migrate.MigrationOptions(statement_timeout_ms=200), mark=False)
 
 
+def test_an_index_leaving_out_nulls_is_built_before_the_backfill_which_fills_it(fresh_db):
+    """A mirrored index whose predicate leaves out NULLs is empty before the backfill, so it is
+    built then and no unpaced build writes it whole afterwards; the backfill's batches and the
+    application's writes fill it, and amcheck finds in it every row that belongs there. Indexes
+    without such a predicate are built after the backfill."""
+    with connect(fresh_db) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS amcheck")
+        conn.execute("CREATE TABLE b (id bigint PRIMARY KEY, qty numeric, is_open boolean NOT NULL)")
+        conn.execute("CREATE INDEX b_qty_open ON b (qty) WHERE qty > 0 AND is_open")
+        conn.execute("CREATE INDEX b_known ON b (id) WHERE qty IS NOT NULL")
+        conn.execute("CREATE INDEX b_qty ON b (qty)")
+        conn.execute("CREATE INDEX b_qty_or ON b (qty) WHERE qty > 0 OR is_open")
+        conn.execute("INSERT INTO b SELECT i, CASE WHEN i % 7 = 0 THEN NULL ELSE i % 50 - 10 END, i % 3 > 0"
+                     " FROM generate_series(1, 20000) i")
+    m = GeneratedMigration("911_qty", (ColumnRename("b", "qty", "quantity"),), expand.build_plan, ("expand.py",))
+    sections = {s.name: s for s in expand.build_plan(fresh_db, 911, m.spec).sections}
+    assert list(sections).index("indexes_before_backfill") < list(sections).index("backfill_b")
+    assert sorted(ix.split(" ON ")[0].split()[-1] for ix in sections["indexes_before_backfill"].sql.splitlines()) \
+        == ['"b_known_new"', '"b_quantity_open"']
+    assert sorted(ix.split(" ON ")[0].split()[-1] for ix in sections["indexes"].sql.splitlines()) \
+        == ['"b_quantity"', '"b_quantity_or"']
+
+    sizes: dict[str, int] = {}
+    backfill = migrate._backfill
+
+    def before_backfill(url, *a, **kw):   # the early indexes as the backfill finds them
+        sizes.update(q1_all(url, "SELECT relname, pg_relation_size(oid) FROM pg_class WHERE relname IN"
+                                 " ('b_quantity_open', 'b_known_new', 'b_qty_open')"))
+        return backfill(url, *a, **kw)
+    migrate._backfill = before_backfill
+    try:
+        migrate.apply(fresh_db, m, migrate.MigrationOptions(batch_size=500))
+    finally:
+        migrate._backfill = backfill
+    with connect(fresh_db, autocommit=True) as app:   # the old application, after the expand
+        app.execute("UPDATE b SET qty = 41 WHERE id = 7")
+        app.execute("INSERT INTO b VALUES (50000, 12, true)")
+    # empty when the backfill began (one metapage), full-sized like the original's after it
+    assert sizes["b_quantity_open"] == sizes["b_known_new"] == 8192 < sizes["b_qty_open"]
+    with connect(fresh_db) as conn:
+        assert conn.execute("SELECT pg_relation_size('b_quantity_open') >= pg_relation_size('b_qty_open') / 2"
+                            ).fetchone()[0]
+        for (name,) in conn.execute("SELECT indexrelid::regclass::text FROM pg_index WHERE indrelid = 'b'::regclass"
+                                    " AND indisvalid").fetchall():
+            conn.execute("SELECT bt_index_check(%s::regclass, true)", (name,))   # raises on a row missing
+        assert conn.execute("SELECT count(*) FROM pg_index WHERE indrelid = 'b'::regclass AND indisvalid"
+                            ).fetchone()[0] == 9
+        conn.execute("SET enable_seqscan = off")
+        assert conn.execute("SELECT count(*) FROM b WHERE quantity > 0 AND is_open").fetchone()[0] == \
+            conn.execute("SELECT count(*) FROM b WHERE qty > 0 AND is_open").fetchone()[0] > 0
+    migrate.revert(fresh_db, m)
+    assert q1(fresh_db, "SELECT count(*) FROM pg_indexes WHERE tablename = 'b'")[0] == 5
+
+
+def q1_all(url: str, query: str, params=()):
+    with connect(url) as conn:
+        return conn.execute(query, params).fetchall()
+
+
 # -- item 9: 014, 015, 016 beside a writer --------------------------------------------------------
 
 class Writer(threading.Thread):

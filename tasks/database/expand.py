@@ -8,7 +8,8 @@ each, the catalog decides what to do:
   guards the old column onto the new one: NOT NULL (CHECK NOT VALID + VALIDATE + SET NOT NULL),
   its CHECK and FOREIGN KEY constraints (NOT VALID + VALIDATE), its indexes and unique keys
   (CREATE INDEX CONCURRENTLY, unique keys as unique indexes, so an upsert on the new names finds
-  its conflict target);
+  its conflict target; an index whose predicate leaves out NULLs is built before the backfill,
+  while it is empty, so the paced batches fill it rather than one unpaced build afterwards);
 * both present: nothing is added; the pair is kept in sync and its parity is proven;
 * new present, old absent: already done, nothing to do;
 * neither present (or no such table): refused, naming it.
@@ -148,6 +149,7 @@ def build_plan(url: str, migration_number: int, renames: tuple[ColumnRename, ...
         by_table.setdefault(r.table, []).append(r)
     add_cols, sync, backfills, checks, validate, not_null, indexes, code = ([] for _ in range(8))
     add_changes, sync_changes, check_changes, index_changes, code_changes = ([] for _ in range(5))
+    early_indexes, early_changes = [], []
     with connect(url) as conn:
         taken = _relation_names(conn)
         constraint_names = {r[0] for r in conn.execute("SELECT conname FROM pg_constraint").fetchall()}
@@ -235,9 +237,19 @@ def build_plan(url: str, migration_number: int, renames: tuple[ColumnRename, ...
                 name = derived_name(ix["name"], added, taken, "new")
                 definition = rename_identifiers(ix["definition"].split(" ON ", 1)[1], added)
                 unique = "UNIQUE " if ix["definition"].startswith("CREATE UNIQUE") else ""
-                indexes.append(f"CREATE {unique}INDEX CONCURRENTLY IF NOT EXISTS {q(name)} ON {definition};")
-                index_changes.append(Change("index", name, "created",
-                                            f"DROP INDEX CONCURRENTLY IF EXISTS {q(name)};", concurrent=True))
+                # an index that leaves out the rows whose new column is still NULL is (almost)
+                # empty before the backfill: built then, the backfill's paced batches fill it,
+                # instead of one unpaced build writing the whole index and its WAL at once
+                early = _leaves_out_null(definition, set(added.values()))
+                if early:
+                    plan.notes.append(f"{table}: index {name} leaves out rows whose "
+                                      f"{'/'.join(sorted(set(added.values()) & identifiers(definition)))} is NULL: "
+                                      "built before the backfill, which fills it at its pace")
+                (early_indexes if early else indexes).append(
+                    f"CREATE {unique}INDEX CONCURRENTLY IF NOT EXISTS {q(name)} ON {definition};")
+                (early_changes if early else index_changes).append(
+                    Change("index", name, "created", f"DROP INDEX CONCURRENTLY IF EXISTS {q(name)};",
+                           concurrent=True))
                 plan.checks.append({"description": f"index {name} (mirrors {ix['name']}) is valid",
                                     "sql": f"SELECT coalesce((SELECT indisvalid FROM pg_index WHERE indexrelid = "
                                            f"to_regclass({sql.Literal(name).as_string(conn)})), false)"})
@@ -273,6 +285,7 @@ def build_plan(url: str, migration_number: int, renames: tuple[ColumnRename, ...
     plan.sections = [s for s in (
         section("add_columns", add_cols, add_changes),
         section("sync_triggers", sync_head + sync, sync_changes),
+        section("indexes_before_backfill", early_indexes, early_changes, transactional=False),
         *backfills,
         section("add_checks", checks, check_changes),
         section("validate_checks", validate, []),
@@ -281,6 +294,34 @@ def build_plan(url: str, migration_number: int, renames: tuple[ColumnRename, ...
         section("database_code", code, code_changes),
     ) if s is not None]
     return plan
+
+
+_STRICT_COMPARISONS = {"=", "<>", "!=", "<", "<=", ">", ">="}
+
+
+def _leaves_out_null(definition: str, new_columns: set[str]) -> bool:
+    """Whether the index's predicate is false or NULL wherever one of `new_columns` is NULL: one
+    of its AND-ed terms is `col IS NOT NULL` or a comparison of the bare column (the built-in
+    comparisons are strict). Only decides when the index is built, never what it holds."""
+    import pglast
+    from pglast import ast, enums
+
+    where = pglast.parse_sql(f"CREATE INDEX x ON {definition}")[0].stmt.whereClause
+    if where is None:
+        return False
+    terms = (where.args if isinstance(where, ast.BoolExpr) and where.boolop == enums.BoolExprType.AND_EXPR
+             else (where,))
+
+    def new_column(node) -> bool:
+        return isinstance(node, ast.ColumnRef) and getattr(node.fields[-1], "sval", None) in new_columns
+
+    for t in terms:
+        if isinstance(t, ast.NullTest) and t.nulltesttype == enums.NullTestType.IS_NOT_NULL and new_column(t.arg):
+            return True
+        if (isinstance(t, ast.A_Expr) and t.kind == enums.A_Expr_Kind.AEXPR_OP and len(t.name) == 1
+                and t.name[0].sval in _STRICT_COMPARISONS and (new_column(t.lexpr) or new_column(t.rexpr))):
+            return True
+    return False
 
 
 def _constraint_change(table: str, name: str) -> Change:
