@@ -67,3 +67,26 @@ def test_a_write_route_without_a_scenario_fails_the_smoke(api, monkeypatch):
     assert not result.passed
     assert result.sample == [{"pattern": SELL, "status": "error", "http": None,
                               "problem": "a write route with no smoke scenario (expectations/api_routes.py)"}]
+
+
+def test_restart_by_another_run_stops_the_api_it_did_not_start(demo_db, tmp_path):  # noqa: F811
+    """An API a run left serving (its pid file names it) is stopped by the next run's restart,
+    not orphaned: the pid file goes only with the process it names."""
+    import psutil
+
+    init_repo(TEMPLATE, tmp_path / "repo")
+    pid_file = tmp_path / "staging.api.pid"
+    earlier = ApiServer(tmp_path / "repo", demo_db, pid_file=pid_file)
+    earlier.start()
+    left = earlier.proc.pid
+    later = ApiServer(tmp_path / "repo", demo_db, pid_file=pid_file)
+    try:
+        later.restart()
+        assert not psutil.pid_exists(left) or psutil.Process(left).status() == psutil.STATUS_ZOMBIE
+        assert pid_file.read_text() == str(later.proc.pid)
+        earlier.stop()                               # its process is gone: the file is later's
+        assert pid_file.read_text() == str(later.proc.pid)
+    finally:
+        later.stop()
+        earlier.stop()
+    assert not pid_file.exists()

@@ -132,7 +132,13 @@ class ApiServer:
         return self.health().get(DAWSOS.health_commit_field)
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
+        """Stop the environment's API: the one this object started, else the one its pid file
+        names (an earlier run's, still serving). The pid file goes only with the process it
+        names: unlinking another run's would leave that API running with nothing to find it."""
+        mine = self.proc.pid if self.proc else None
+        if self.proc is None:
+            self._stop_leftover()
+        elif self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGTERM)
             try:
                 self.proc.wait(10)
@@ -144,7 +150,8 @@ class ApiServer:
             self.own_upstream.stop()
             self.own_upstream = None
             self.environment = {k: v for k, v in self.environment.items() if k not in BASE_URL_SETTINGS.values()}
-        if self.pid_file:
+        if self.pid_file and mine is not None and self.pid_file.exists() \
+                and self.pid_file.read_text().strip() == str(mine):
             self.pid_file.unlink(missing_ok=True)
 
     def restart(self, checkout: Path | None = None) -> str:
