@@ -128,10 +128,11 @@ def target(admin_url, seeded_template, tmp_path, monkeypatch, slack_standin) -> 
     get_settings.cache_clear()
     # a managed API or Redis a flow started (and a failed step left up) stops with its test
     from runbook.tasks.target.api_server import stop_leftover
+    from runbook.tasks.target.redis_server import RedisServer
     for pid_file in (workspace / "deploy").glob("*.api.pid"):
         stop_leftover(pid_file)
     for pid_file in (workspace / "redis").glob("*/redis.pid"):
-        stop_leftover(pid_file, "redis-server")
+        RedisServer(pid_file.parent).stop_leftover()
     for name in names.values():
         drop_database(admin_url, name)
 
