@@ -263,9 +263,10 @@ def _backfill_relation(url: str, migration, section: Section, rel: str, opts: Mi
         " WHERE rb_row.ctid >= %s::tid AND rb_row.ctid < %s::tid AND ({differs})),"
         " u AS (UPDATE ONLY {rel} AS rb_row SET {sets} FROM rb_b"
         " WHERE rb_row.ctid >= %s::tid AND rb_row.ctid < %s::tid AND rb_row.ctid = rb_b.tid"
-        " RETURNING rb_b.h AS h0, {others} AS h1, {key} AS k)"
+        " RETURNING rb_b.h AS h0, {others} AS h1, {key} AS k, rb_row.ctid AS nt)"
         " SELECT count(*), count(*) FILTER (WHERE h0 <> h1),"
-        " coalesce(jsonb_agg(k) FILTER (WHERE h0 <> h1), '[]') FROM u").format(
+        " coalesce(jsonb_agg(k) FILTER (WHERE h0 <> h1), '[]'),"
+        " coalesce(array_agg(DISTINCT (nt::text::point)[0]::bigint), '{{}}') FROM u").format(
         others=others, rel=_ident(rel), differs=differs, sets=sets, key=key_expr)
     run = _BackfillRun(url, migration.id, rel, mark, stmt, keep_out, opts, report,
                        total=total, nblocks=max(nblocks, 1), segments=segments)
@@ -337,17 +338,19 @@ class _BackfillRun:
                     with conn.transaction():
                         self.keep_out.enter_batch(conn)
                         bounds = (f"({lo},0)", f"({hi},0)")
-                        changed, bad, keys = conn.execute(self.stmt, bounds + bounds).fetchone()
+                        changed, bad, keys, new_blocks = conn.execute(self.stmt, bounds + bounds).fetchone()
                         self.keep_out.leave_batch(conn)
                         state = {"block": hi, "side_effects": side_effects + bad, "sample": (sample + keys)[:10],
                                  "triggers": self.keep_out.describe()}
                         ledger.save_checkpoint(conn, self.migration_id, mark, state, updated + changed,
                                                finished=hi >= seg_hi)
                         pacer.before_commit()
-                    return hi, changed, state
-                block, changed, st = with_lock_retry(one_batch, opts, f"{self.migration_id}:backfill {self.rel}",
-                                                     self.report)
+                    return hi, changed, state, new_blocks
+                prev = block
+                block, changed, st, new_blocks = with_lock_retry(
+                    one_batch, opts, f"{self.migration_id}:backfill {self.rel}", self.report)
                 pacer.after_batch(conn)
+                settle_hint_bits(conn, self.rel, [(prev, block)] + block_runs(new_blocks))
                 updated += changed
                 side_effects, sample = st["side_effects"], st["sample"]
                 self._tally(i, block - seg_lo, changed)
@@ -370,6 +373,30 @@ class _BackfillRun:
             self.stop.set()                     # the other segments stop after their batch
             if batches == self.opts.stop_after_batches:
                 raise RunbookError(f"stopped after {batches} backfill batches (requested)")
+
+
+def block_runs(blocks: list[int]) -> list[tuple[int, int]]:
+    """Sorted block numbers as [lo, hi) runs of consecutive blocks."""
+    runs: list[list[int]] = []
+    for b in sorted(blocks):
+        if runs and b == runs[-1][1]:
+            runs[-1][1] = b + 1
+        else:
+            runs.append([b, b + 1])
+    return [(lo, hi) for lo, hi in runs]
+
+
+def settle_hint_bits(conn: psycopg.Connection, rel: str, runs: list[tuple[int, int]]) -> None:
+    """Read a committed batch's pages (its old row versions' and its new ones') while they are
+    still dirty in shared buffers. A read after the commit sets the rows' commit hint bits (and
+    prunes the old versions) on pages the batch dirtied anyway. Left unset, the next full scan
+    (VALIDATE CONSTRAINT, the parity gate) sets them on every page of the table at once and writes
+    the whole heap again at scan speed: a burst the old code's commits wait behind (at 10M rows,
+    a 112 ms write during validate_checks). Read-only: it changes no row."""
+    stmt = sql.SQL("SELECT count(*) FROM ONLY {} WHERE ctid >= %s::tid AND ctid < %s::tid").format(_ident(rel))
+    for lo, hi in runs:
+        if hi > lo:
+            conn.execute(stmt, (f"({lo},0)", f"({hi},0)"))
 
 
 def _ident(rel: str) -> sql.Composable:
