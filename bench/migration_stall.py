@@ -2,7 +2,7 @@
 
     python bench/migration_stall.py --rows N --json OUT [--database-url URL] [--batch-size B]
         [--pace 0,20] [--runs 3] [--seed-runs S] [--workers W] [--max-wal-mb-s M]
-        [--lock-timeout-ms MS] [--rate R] [--migrations-dir DIR]
+        [--lock-timeout-ms MS] [--rate R] [--migrations-dir DIR] [--settle on|off|both]
 
 Builds a scratch template database on the server of --database-url (demo schema + demo seed
 with N lots, VACUUM ANALYZE), then runs, each on its own FILE_COPY clone of that template
@@ -71,9 +71,11 @@ def run_plan(url: str, phases: list[Phase]) -> dict:
 
 
 def run_runbook(url: str, phases: list[Phase], opts: migrate.MigrationOptions,
-                migrations_dir: Path) -> dict:
-    """tasks.migrate.apply, with each section timed (wrappers only; the runner is unchanged)."""
-    run_section, backfill = migrate._run_section, migrate._backfill
+                migrations_dir: Path, settle: bool = True) -> dict:
+    """tasks.migrate.apply, with each section timed (wrappers only; the runner is unchanged).
+    settle=False: the batches leave their pages' hint bits unset (the runner before it read them
+    back), for a side-by-side comparison."""
+    run_section, backfill, settle_hint_bits = migrate._run_section, migrate._backfill, migrate.settle_hint_bits
 
     def timed_section(url_, migration, section, *a, **kw):
         t0 = time.perf_counter()
@@ -95,10 +97,13 @@ def run_runbook(url: str, phases: list[Phase], opts: migrate.MigrationOptions,
     opts = dataclasses.replace(opts, progress=lambda table, done, total: ticks.append(
         (table, threading.current_thread().name, time.perf_counter())))
     migrate._run_section, migrate._backfill = timed_section, timed_backfill
+    if not settle:
+        migrate.settle_hint_bits = lambda *a, **kw: None
     try:
         report = migrate.apply(url, migration_files.load(MIGRATION, migrations_dir), opts)
     finally:
         migrate._run_section, migrate._backfill = run_section, backfill
+        migrate.settle_hint_bits = settle_hint_bits
     starts = {name: a for name, a, _ in phases}
     last: dict[tuple[str, str], float] = {}
     for table, thread, t in ticks:
@@ -189,6 +194,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="where 014's triad is read from (to try an edited copy)")
     ap.add_argument("--skip-seed-run", action="store_true",
                     help="run only the runbook's 014 (for experiments)")
+    ap.add_argument("--settle", choices=("on", "off", "both"), default="on",
+                    help="whether batches read their pages back to set hint bits; 'both' alternates "
+                         "the two in each run (variant *_no_settle beside the default)")
     ap.add_argument("--template", metavar="DBNAME",
                     help="keep the seeded template under this name and reuse it if it exists "
                          "(for repeated experiments; it must have been built with the same --rows)")
@@ -226,7 +234,8 @@ def main(argv: list[str] | None = None) -> int:
         # the runbook's 014, once per pace and run: fixed batches (budget 0) beside paced ones
         variants: dict[str, list[dict]] = {}
         for budget in args.pace:
-            for i in range(args.runs):
+            for i, settle in ((i, settle) for i in range(args.runs)
+                              for settle in {"on": (True,), "off": (False,), "both": (True, False)}[args.settle]):
                 url = clone(args.database_url, template, runs[1])
                 opts = migrate.MigrationOptions(batch_size=args.batch_size, lock_timeout_ms=args.lock_timeout_ms,
                                                 pace=PaceLimits(batch_budget_ms=budget, workers=args.workers,
@@ -235,12 +244,14 @@ def main(argv: list[str] | None = None) -> int:
                                                                 wal_compression=None if args.wal_compression == "none"
                                                                 else args.wal_compression))
                 rb = measure(url, ids, args.rate,
-                             lambda ph, url=url, opts=opts: run_runbook(url, ph, opts, args.migrations_dir))
+                             lambda ph, url=url, opts=opts, settle=settle: run_runbook(
+                                 url, ph, opts, args.migrations_dir, settle))
                 rb["verify"] = migrate.verify(url, migration_files.load(MIGRATION, args.migrations_dir)).observed
                 drop_database(args.database_url, runs[1])
-                variants.setdefault(f"budget_{budget:g}ms", []).append(rb)
+                variants.setdefault(f"budget_{budget:g}ms" + ("" if settle else "_no_settle"), []).append(rb)
         out["variants"] = {name: summarize(rbs, out.get("seed_total_s")) for name, rbs in variants.items()}
-        rb = variants[f"budget_{args.pace[-1]:g}ms"][0]
+        judged = f"budget_{args.pace[-1]:g}ms" + ("_no_settle" if args.settle == "off" else "")
+        rb = variants[judged][0]
         out.update({"runbook_max_stall_ms": rb["max_ms"], "runbook_p99_stall_ms": rb["p99_ms"],
                     "runbook_total_s": rb["total_s"], "runbook_updates": rb["updates"],
                     "lost_writes": sum(r["lost_writes"] for rbs in variants.values() for r in rbs),
@@ -250,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
             out["seed"] = seed
         out["runbook"] = rb
         out["runbook_runs"] = variants
-        paced = out["variants"][f"budget_{args.pace[-1]:g}ms"]
+        paced = out["variants"][judged]
         out["targets"] = {
             # judged on the worst of the runs of the last pace
             "runbook_max_stall_ms<=50": paced["max_stall_ms_worst"] <= 50,

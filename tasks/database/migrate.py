@@ -392,7 +392,8 @@ def settle_hint_bits(conn: psycopg.Connection, rel: str, runs: list[tuple[int, i
     prunes the old versions) on pages the batch dirtied anyway. Left unset, the next full scan
     (VALIDATE CONSTRAINT, the parity gate) sets them on every page of the table at once and writes
     the whole heap again at scan speed: a burst the old code's commits wait behind (at 10M rows,
-    a 112 ms write during validate_checks). Read-only: it changes no row."""
+    a 112 ms write during validate_checks). Read-only: it changes no row. With fixed batches
+    (asynchronous commit) a row whose commit is not yet flushed keeps its hint unset, as before."""
     stmt = sql.SQL("SELECT count(*) FROM ONLY {} WHERE ctid >= %s::tid AND ctid < %s::tid").format(_ident(rel))
     for lo, hi in runs:
         if hi > lo:
