@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import itertools
 import json
 import sys
 import threading
@@ -58,6 +59,14 @@ WARMUP_S = 1.0     # writer baseline before the migration starts
 COOLDOWN_S = 0.3   # writer keeps going briefly after it (blocked writes land here)
 
 Phase = tuple[str, float, float]   # (name, perf_counter start, end)
+
+
+# --settle: with the batches' hint-bit read-back, without it, or each run both ways in a row
+SETTLE_MODES = {"on": (True,), "off": (False,), "both": (True, False)}
+
+
+def variant_name(budget: float, settle: bool) -> str:
+    return f"budget_{budget:g}ms" + ("" if settle else "_no_settle")
 
 
 def run_plan(url: str, phases: list[Phase]) -> dict:
@@ -234,8 +243,7 @@ def main(argv: list[str] | None = None) -> int:
         # the runbook's 014, once per pace and run: fixed batches (budget 0) beside paced ones
         variants: dict[str, list[dict]] = {}
         for budget in args.pace:
-            for i, settle in ((i, settle) for i in range(args.runs)
-                              for settle in {"on": (True,), "off": (False,), "both": (True, False)}[args.settle]):
+            for _, settle in itertools.product(range(args.runs), SETTLE_MODES[args.settle]):
                 url = clone(args.database_url, template, runs[1])
                 opts = migrate.MigrationOptions(batch_size=args.batch_size, lock_timeout_ms=args.lock_timeout_ms,
                                                 pace=PaceLimits(batch_budget_ms=budget, workers=args.workers,
@@ -248,9 +256,9 @@ def main(argv: list[str] | None = None) -> int:
                                  url, ph, opts, args.migrations_dir, settle))
                 rb["verify"] = migrate.verify(url, migration_files.load(MIGRATION, args.migrations_dir)).observed
                 drop_database(args.database_url, runs[1])
-                variants.setdefault(f"budget_{budget:g}ms" + ("" if settle else "_no_settle"), []).append(rb)
+                variants.setdefault(variant_name(budget, settle), []).append(rb)
         out["variants"] = {name: summarize(rbs, out.get("seed_total_s")) for name, rbs in variants.items()}
-        judged = f"budget_{args.pace[-1]:g}ms" + ("_no_settle" if args.settle == "off" else "")
+        judged = variant_name(args.pace[-1], args.settle != "off")
         rb = variants[judged][0]
         out.update({"runbook_max_stall_ms": rb["max_ms"], "runbook_p99_stall_ms": rb["p99_ms"],
                     "runbook_total_s": rb["total_s"], "runbook_updates": rb["updates"],

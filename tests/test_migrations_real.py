@@ -427,6 +427,7 @@ def test_the_backfill_leaves_no_page_for_the_next_scan_to_write_again(fresh_db):
 
 def test_block_runs_joins_consecutive_blocks():
     assert migrate.block_runs([7, 3, 4, 9, 8, 5, 20]) == [(3, 6), (7, 10), (20, 21)]
+    assert migrate.block_runs([4, 2, 3, 3, 5]) == [(2, 6)]     # a batch's own blocks and its new ones
     assert migrate.block_runs([]) == []
 
 

@@ -350,7 +350,8 @@ class _BackfillRun:
                 block, changed, st, new_blocks = with_lock_retry(
                     one_batch, opts, f"{self.migration_id}:backfill {self.rel}", self.report)
                 pacer.after_batch(conn)
-                settle_hint_bits(conn, self.rel, [(prev, block)] + block_runs(new_blocks))
+                # one read per page: a new version can land in the batch's own blocks
+                settle_hint_bits(conn, self.rel, block_runs([*range(prev, block), *new_blocks]))
                 updated += changed
                 side_effects, sample = st["side_effects"], st["sample"]
                 self._tally(i, block - seg_lo, changed)
@@ -376,9 +377,9 @@ class _BackfillRun:
 
 
 def block_runs(blocks: list[int]) -> list[tuple[int, int]]:
-    """Sorted block numbers as [lo, hi) runs of consecutive blocks."""
+    """Block numbers (any order, repeats allowed) as [lo, hi) runs of consecutive blocks."""
     runs: list[list[int]] = []
-    for b in sorted(blocks):
+    for b in sorted(set(blocks)):
         if runs and b == runs[-1][1]:
             runs[-1][1] = b + 1
         else:
@@ -396,8 +397,7 @@ def settle_hint_bits(conn: psycopg.Connection, rel: str, runs: list[tuple[int, i
     (asynchronous commit) a row whose commit is not yet flushed keeps its hint unset, as before."""
     stmt = sql.SQL("SELECT count(*) FROM ONLY {} WHERE ctid >= %s::tid AND ctid < %s::tid").format(_ident(rel))
     for lo, hi in runs:
-        if hi > lo:
-            conn.execute(stmt, (f"({lo},0)", f"({hi},0)"))
+        conn.execute(stmt, (f"({lo},0)", f"({hi},0)"))
 
 
 def _ident(rel: str) -> sql.Composable:
