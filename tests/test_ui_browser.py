@@ -144,11 +144,16 @@ def approve_in_pause_form(page, ui: str, run_id: str, shots: Path) -> None:
         dialog.get_by_role("switch").or_(dialog.get_by_role("checkbox")).first.click(timeout=5_000)
     except PlaywrightTimeout:
         dialog.locator(".p-toggle").first.click()
+    # the form renders its fields from the schema it fetches: on a busy machine they come late
     fields = dialog.locator("textarea, input[type=text]")
+    expect(fields).to_have_count(2, timeout=60_000)
     fields.nth(0).fill("release-manager")
     fields.nth(1).fill("rehearsal on staging passed")
+    expect(fields.nth(1)).to_have_value("rehearsal on staging passed")
     page.screenshot(path=str(shots / "ui-approval-form.png"), full_page=True)
     dialog.get_by_role("button", name="Submit").click()
+    # the dialog closes once the server took the input; still open, the failure screenshot shows why
+    expect(dialog).to_be_hidden(timeout=60_000)
 
 
 def quick_run(page, ui: str, deployment_id: str) -> None:

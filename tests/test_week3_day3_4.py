@@ -125,5 +125,19 @@ def test_each_gate_fails_on_the_change_set_without_its_property(staging, week3_t
     assert "a step ran" in why["week3:blocking-validation"]
     assert "partial state left" in why["week3:transactions"]
     assert "HTTP 422 not in the error shape" in why["week3:input-validation"]
-    assert "calls reached polygon within 1 s, above rate_per_s + burst" in why["week3:rate-limiting"]
+    assert "reached polygon ahead of rate_per_s + burst" in why["week3:rate-limiting"]
     no_probe_rows_left(staging)
+
+
+def test_the_rate_curve_forgives_late_calls_and_catches_early_ones():
+    from runbook.expectations.week3.rate_limiting import ahead_of_rate
+    rate, burst, t0 = 10.0, 5, 1000.0
+    granted = [t0 + max(0, k - burst) / rate for k in range(1, 35)]       # a limiter's grants
+    assert ahead_of_rate(granted, t0, rate, burst) == []
+    stalled = [max(t, t0 + 1.1) for t in granted]                          # held 1.1 s, then bunched
+    assert ahead_of_rate(stalled, t0, rate, burst) == []
+    unlimited = [t0 + 0.01 * k for k in range(34)]                          # the whole burst at once
+    assert [k for k, _ in ahead_of_rate(unlimited, t0, rate, burst)] == list(range(burst + 1, 35))
+    twice = [t0 + max(0, k - burst) / (2 * rate) for k in range(1, 35)]   # a limiter at twice the rate
+    early = ahead_of_rate(twice, t0, rate, burst)
+    assert len(early) == 34 - burst and max(by for _, by in early) == 1.45

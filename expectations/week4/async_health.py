@@ -1,16 +1,22 @@
 """Week 4 Days 3-4, Task 8.4: async execution. CPU-bound work runs off the event loop: while 8
-clients run patterns, /health answers at once — its median under 20 ms and its p99 under 100 ms.
+clients run patterns, the API's loop answers at once — a request no route serves (the router's
+404, the loop alone) is at most 20 ms slower at p50, and 100 ms at p99, than the same request to
+a reference loop that does nothing else, probed beside it.
 
 The 8 clients run in a process of their own (load.py), each as users nobody used before (no cache
-hits: real work); this process times a few hundred /health calls on a dedicated connection while
-they run. Fewer probes than that, or pattern runs that did not answer 200, fail the gate.
+hits: real work); this process times a few hundred loop probes on a dedicated connection while
+they run, alternating with as many calls to the reference (reference_loop.py: uvicorn like the
+target, an empty loop) on a connection of its own. Fewer than 100 answered, probes answered 5xx,
+or pattern runs that did not answer 200, fail the gate.
 
-Why the median: on 2 shared cores the API, its 8 clients and PostgreSQL contend for the CPU, and
-/health's tail follows the machine (measured on the change set: p50 6-9 ms, p99 35-46 ms, three
-runs; the code before it the same). A loop that holds each result for 30 ms moves the whole
-distribution: p50 129-135 ms, p99 219-250 ms, and only ~50 probes answer while the load runs.
-Over a bound, it is measured again (up to 3 times) and the best kept (a busy moment slows a
-correct API too; a blocked loop is over the bound every time)."""
+Why not /health: it takes a connection from the API's pool, and while 8 clients hold the pool it
+waits for the database, not for the loop (on the change set: /health p50 50-60 ms, the loop probe
+p50 10 ms in the same run). Why against a reference: on 2 shared cores the API, its 8 clients and
+PostgreSQL contend for the CPU, and any answer's tail follows the machine; the reference waits for
+the CPU as the target's loop does, so what the target takes beyond it is what its loop was kept
+from answering (on the change set: p50 ~8 ms, p99 ~45 ms over). A loop that holds each result for
+30 ms is ~120 ms over at p50. Over a bound, it is measured again (up to 3 times) and the best kept
+(a busy moment slows a correct API too; a blocked loop is over the bound every time)."""
 from __future__ import annotations
 
 import json
@@ -26,11 +32,15 @@ from runbook.expectations.smoke import declared_inputs, load_pattern, pattern_id
 from runbook.expectations.week4.runs import fresh_user
 from runbook.gate_registry import gate
 from runbook.gate_result import GateResult
+from runbook.processes import stop_process
 from runbook.target import DAWSOS
+from runbook.tasks.target.api_server import free_port
 from runbook.tasks.target.deploy import api
 
 NAME = "week4:async"
 CLIENTS, PROBES, P50_LIMIT_MS, P99_LIMIT_MS = 8, 300, 20.0, 100.0
+MIN_PROBES = 100       # fewer answered while the load ran: too few for a p99, or a loop kept busy
+LOOP_PROBE_PATH = "/__runbook/loop-probe"    # no route serves it: the router answers from the loop
 ATTEMPTS = 3           # measurements at most, the best kept
 REQUESTS_PER_CLIENT, LOAD_SECONDS, PROBE_INTERVAL_S = 120, 8, 0.01
 
@@ -50,74 +60,119 @@ def p99(values: list[float]) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[98]
 
 
-def over_bounds(timings: list[float]) -> list[str]:
-    """What of the /health timings (ms) is over the gate's bounds; too few timings are a problem too."""
-    if len(timings) < 2:
-        return [f"only {len(timings)} /health probes answered: nothing measured"]
-    p50, tail = statistics.median(timings), p99(timings)
-    return ([f"/health p50 {p50:.2f} ms while {CLIENTS} clients ran patterns"] if p50 >= P50_LIMIT_MS else []) + \
-           ([f"/health p99 {tail:.2f} ms while {CLIENTS} clients ran patterns"] if tail >= P99_LIMIT_MS else [])
+def excess_ms(timings: list[float], reference: list[float]) -> tuple[float, float]:
+    """How much slower than the reference the target's loop probe is, at p50 and at p99 (ms)."""
+    return (statistics.median(timings) - statistics.median(reference), p99(timings) - p99(reference))
 
 
-def health_ms(timings: list[float]) -> dict:
-    """p50, p99 and max of the /health timings (ms), rounded; None where too few to tell."""
+def over_bounds(timings: list[float], reference: list[float]) -> list[str]:
+    """What of the loop probe's timings (ms) is over the gate's bounds against the reference's;
+    too few timings on either side are a problem too."""
+    if len(timings) < 2 or len(reference) < 2:
+        return [f"only {len(timings)} loop probes and {len(reference)} reference probes answered: nothing measured"]
+    p50, tail = excess_ms(timings, reference)
+    return ([f"the loop probe p50 {p50:.2f} ms over the reference's while {CLIENTS} clients ran patterns"]
+            if p50 > P50_LIMIT_MS else []) + \
+           ([f"the loop probe p99 {tail:.2f} ms over the reference's while {CLIENTS} clients ran patterns"]
+            if tail > P99_LIMIT_MS else [])
+
+
+def quantiles_ms(timings: list[float]) -> dict:
+    """p50, p99 and max of the timings (ms), rounded; None where too few to tell."""
     return {"p50": round(statistics.median(timings), 2) if timings else None,
             "p99": round(p99(timings), 2) if len(timings) >= 2 else None,
             "max": round(max(timings), 2) if timings else None}
 
 
-def _measure(ctx: RunContext) -> tuple[list[float], dict]:
-    """/health timings (ms) while the load runs, and the load's answers by status."""
+class _Reference:
+    """The reference loop in a process of its own, for the duration of a `with`."""
+
+    def __enter__(self) -> str:
+        port = free_port()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "runbook.expectations.week4.reference_loop:app",
+             "--host", "127.0.0.1", "--port", str(port), "--lifespan", "off", "--log-level", "warning"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        url = f"http://127.0.0.1:{port}{LOOP_PROBE_PATH}"
+        deadline = time.monotonic() + 30
+        while self.proc.poll() is None and time.monotonic() < deadline:
+            try:
+                if httpx.get(url, timeout=2).status_code == 404:
+                    return url
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        self.__exit__()
+        raise RuntimeError(f"the reference loop did not answer on port {port}")
+
+    def __exit__(self, *_exc) -> None:
+        stop_process(self.proc)
+
+
+def _timed_get(client: httpx.Client, url: str, into: list[float]) -> None:
+    """Times one answer that is not a server error (the loop probe's is a 404)."""
+    start = time.perf_counter()
+    if client.get(url).status_code < 500:
+        into.append((time.perf_counter() - start) * 1000)
+
+
+def _measure(ctx: RunContext) -> tuple[list[float], list[float], dict]:
+    """The loop probe's timings (ms) and the reference's while the load runs, and the load's
+    answers by status."""
     server = api(ctx)
     server.start()
-    load = subprocess.Popen([sys.executable, "-m", "runbook.expectations.week4.load"], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, text=True)
     timings: list[float] = []
-    try:
-        load.stdin.write(json.dumps(_load_spec(ctx)))
-        load.stdin.close()
-        load.stdout.readline()                                   # "ready"
-        time.sleep(1)                                            # the clients are all busy
-        with httpx.Client(timeout=10) as client:
-            client.get(server.base_url + "/health")              # the connection, opened once
-            while len(timings) < PROBES and load.poll() is None:
-                start = time.perf_counter()
-                r = client.get(server.base_url + "/health")
-                if r.status_code == 200:
-                    timings.append((time.perf_counter() - start) * 1000)
-                time.sleep(PROBE_INTERVAL_S)
-        summary = json.loads(load.stdout.readline() or "{}")
-    finally:
-        if load.poll() is None:
-            load.wait(LOAD_SECONDS + 60)
-    return timings, summary.get("status", {})
+    reference: list[float] = []
+    with _Reference() as reference_url:
+        load = subprocess.Popen([sys.executable, "-m", "runbook.expectations.week4.load"], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, text=True)
+        try:
+            load.stdin.write(json.dumps(_load_spec(ctx)))
+            load.stdin.close()
+            load.stdout.readline()                                   # "ready"
+            time.sleep(1)                                            # the clients are all busy
+            with httpx.Client(timeout=10) as client, httpx.Client(timeout=10) as beside:
+                client.get(server.base_url + LOOP_PROBE_PATH)        # the connections, opened once
+                beside.get(reference_url)
+                while len(timings) < PROBES and load.poll() is None:
+                    _timed_get(client, server.base_url + LOOP_PROBE_PATH, timings)
+                    _timed_get(beside, reference_url, reference)
+                    time.sleep(PROBE_INTERVAL_S)
+            summary = json.loads(load.stdout.readline() or "{}")
+        finally:
+            if load.poll() is None:
+                load.wait(LOAD_SECONDS + 60)
+    return timings, reference, summary.get("status", {})
 
 
-@gate(NAME, checks=f"while {CLIENTS} clients run patterns, /health answers with p50 under {P50_LIMIT_MS:.0f} ms "
-      f"and p99 under {P99_LIMIT_MS:.0f} ms ({PROBES} probes on a dedicated connection)",
+@gate(NAME, checks=f"while {CLIENTS} clients run patterns, a request no route serves (the loop alone) answers "
+      f"with p50 at most {P50_LIMIT_MS:.0f} ms and p99 at most {P99_LIMIT_MS:.0f} ms slower than an idle "
+      f"uvicorn loop probed beside it (up to {PROBES} probes each, at least {MIN_PROBES}, on dedicated connections)",
       runs_in="Week 4 Days 3-4 (gate:async; Task 8.4)")
 def async_check(ctx: RunContext) -> GateResult:
-    timings, statuses = _measure(ctx)
+    timings, reference, statuses = _measure(ctx)
     for _ in range(ATTEMPTS - 1):
-        if not over_bounds(timings) and len(timings) >= PROBES:
+        if not over_bounds(timings, reference) and len(timings) >= MIN_PROBES:
             break
         # a busy moment of 2 shared cores, or the code (a blocked loop is over the bound every
         # time): measured again, the better one kept
         again = _measure(ctx)
-        if len(again[0]) >= 2 and (len(timings) < 2 or statistics.median(again[0]) < statistics.median(timings)):
-            timings, statuses = again
-    problems = over_bounds(timings)
-    if len(timings) < PROBES:
-        problems.append(f"only {len(timings)} of {PROBES} /health probes answered 200 while the load ran")
+        if len(again[0]) >= 2 and len(again[1]) >= 2 and \
+                (len(timings) < 2 or len(reference) < 2 or excess_ms(*again[:2])[0] < excess_ms(timings, reference)[0]):
+            timings, reference, statuses = again
+    problems = over_bounds(timings, reference)
+    if len(timings) < MIN_PROBES:
+        problems.append(f"only {len(timings)} loop probes answered while the load ran (at least {MIN_PROBES})")
     bad = {s: n for s, n in statuses.items() if s != "200"}
     if bad or not statuses:
         problems.append(f"pattern runs under load answered {bad or 'nothing'}")
-    measured = health_ms(timings)
+    measured, beside = quantiles_ms(timings), quantiles_ms(reference)
     return GateResult(
         NAME, not problems,
-        f"/health p50 under {P50_LIMIT_MS:.0f} ms and p99 under {P99_LIMIT_MS:.0f} ms while {CLIENTS} clients run patterns",
-        observed=f"p50 {measured['p50']} ms, p99 {measured['p99']} ms over {len(timings)} probes",
-        expected=f"p50 < {P50_LIMIT_MS:.0f} ms, p99 < {P99_LIMIT_MS:.0f} ms",
+        f"the loop answers at most {P50_LIMIT_MS:.0f} ms (p50) and {P99_LIMIT_MS:.0f} ms (p99) slower than an "
+        f"idle loop's while {CLIENTS} clients run patterns",
+        observed=f"p50 {measured['p50']} ms (reference {beside['p50']}), p99 {measured['p99']} ms "
+                 f"(reference {beside['p99']}) over {len(timings)} probes",
+        expected=f"p50 - reference <= {P50_LIMIT_MS:.0f} ms, p99 - reference <= {P99_LIMIT_MS:.0f} ms",
         sample=[{"problem": p} for p in problems],
-        details={"health_ms": measured,
+        details={"loop_probe_ms": measured, "reference_ms": beside,
                  "pattern_runs": statuses})

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from runbook.errors import RunbookError
+from runbook.processes import stop_process
 from runbook.tasks.target.api_server import free_port, stop_leftover
 
 START_TIMEOUT_S = 10
@@ -66,12 +67,7 @@ class RedisServer:
 
     def stop(self) -> None:
         atexit.unregister(self.stop)
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        if self.proc is not None:
+            stop_process(self.proc)
         self.proc = None
         self.pid_file.unlink(missing_ok=True)
