@@ -2,7 +2,7 @@
 
     python bench/migration_stall.py --rows N --json OUT [--database-url URL] [--batch-size B]
         [--pace 0,20] [--runs 3] [--seed-runs S] [--workers W] [--max-wal-mb-s M]
-        [--lock-timeout-ms MS] [--rate R] [--migrations-dir DIR] [--settle on|off|both]
+        [--lock-timeout-ms MS] [--rate R] [--migrations-dir DIR] [--settle on|off|both] [--floor]
 
 Builds a scratch template database on the server of --database-url (demo schema + demo seed
 with N lots, VACUUM ANALYZE), then runs, each on its own FILE_COPY clone of that template
@@ -11,6 +11,11 @@ lots through the old column name qty_open, own process and connection):
 
   seed     bench/plan_014_single_transaction.sql, the plan's Task 1.1, executed as written
   runbook  tasks.migrate.apply(url, migration_files.load('014_standardize_quantity_fields'))
+
+With --floor, each runbook run is followed, on its migrated clone, by the floor: the same writer
+beside nothing but a plain read of each backfilled table (`SELECT count(*)`), the least any full
+proof (VALIDATE CONSTRAINT, the parity gate) must do; a migration cannot stall the writer less
+than the machine does for one scan.
 
 A "stall" is the latency of one writer UPDATE in flight while the migration runs. Writes the
 JSON figures (seed_* / runbook_* max and p99 stall, total seconds, per-phase breakdown,
@@ -32,6 +37,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import pglast
+from psycopg import sql
 
 from bench.common import (
     WaitSampler,
@@ -122,6 +128,17 @@ def run_runbook(url: str, phases: list[Phase], opts: migrate.MigrationOptions,
             "pacing": report.pacing}
 
 
+def read_tables(url: str, phases: list[Phase], tables: list[str]) -> dict:
+    """The floor: one plain full read of each table, nothing else."""
+    with connect(url, autocommit=True) as conn:
+        for table in tables:
+            quoted = conn.execute("SELECT %s::regclass::text", [table]).fetchone()[0]   # the catalog's own quoting
+            t0 = time.perf_counter()
+            conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.SQL(quoted)))
+            phases.append((f"read_{table}", t0, time.perf_counter()))
+    return {}
+
+
 def batch_summary(phases: list[Phase]) -> dict:
     """Per backfilled table: how many batches and how long they took."""
     out: dict = {}
@@ -206,6 +223,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--settle", choices=("on", "off", "both"), default="on",
                     help="whether batches read their pages back to set hint bits; 'both' alternates "
                          "the two in each run (variant *_no_settle beside the default)")
+    ap.add_argument("--floor", action="store_true",
+                    help="after each runbook run, the writer beside a plain read of each backfilled table")
     ap.add_argument("--template", metavar="DBNAME",
                     help="keep the seeded template under this name and reuse it if it exists "
                          "(for repeated experiments; it must have been built with the same --rows)")
@@ -255,6 +274,9 @@ def main(argv: list[str] | None = None) -> int:
                              lambda ph, url=url, opts=opts, settle=settle: run_runbook(
                                  url, ph, opts, args.migrations_dir, settle))
                 rb["verify"] = migrate.verify(url, migration_files.load(MIGRATION, args.migrations_dir)).observed
+                if args.floor:
+                    tables = sorted(rb.get("rows_backfilled") or {})
+                    rb["floor"] = measure(url, ids, args.rate, lambda ph, url=url, t=tables: read_tables(url, ph, t))
                 drop_database(args.database_url, runs[1])
                 variants.setdefault(variant_name(budget, settle), []).append(rb)
         out["variants"] = {name: summarize(rbs, out.get("seed_total_s")) for name, rbs in variants.items()}
@@ -294,6 +316,8 @@ def summarize(rbs: list[dict], seed_total_s: float | None) -> dict:
     out = {"max_stall_ms": [r["max_ms"] for r in rbs], "p99_stall_ms": [r["p99_ms"] for r in rbs],
            "total_s": [r["total_s"] for r in rbs], "lost_writes": [r["lost_writes"] for r in rbs],
            "pacing": [r.get("pacing") for r in rbs]}
+    if all("floor" in r for r in rbs):
+        out["floor_max_stall_ms"] = [r["floor"]["max_ms"] for r in rbs]
     out["max_stall_ms_worst"] = max(out["max_stall_ms"])
     if seed_total_s:
         out["vs_seed"] = [round(t / seed_total_s, 3) for t in out["total_s"]]
