@@ -3,6 +3,7 @@ embedded pgserver), throwaway databases, a real Prefect test server, the Slack s
 a complete DawsOS target (production + staging databases, git repo, workspace)."""
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
@@ -148,9 +149,12 @@ def installed_python(tmp_path_factory) -> Path:
     site = Path(subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                                check=True, capture_output=True, text=True).stdout.strip())
     (site / "borrowed-dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    shutil.rmtree(ROOT / "build", ignore_errors=True)     # setuptools would reuse a stale build tree
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site), str(ROOT)],
-                   check=True, capture_output=True, timeout=600)
+    # one build at a time in this checkout (pytest-xdist workers share its build/ tree)
+    with open(ROOT / ".build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        shutil.rmtree(ROOT / "build", ignore_errors=True)     # setuptools would reuse a stale build tree
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site), str(ROOT)],
+                       check=True, capture_output=True, timeout=600)
     return python
 
 
