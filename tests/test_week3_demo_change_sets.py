@@ -348,5 +348,4 @@ def test_calls_to_a_provider_never_exceed_its_rate_plus_burst_in_any_second(week
     assert [a.status_code for a in answers] == [200] * 12
     arrivals = sorted(e["started"] for e in stand_in.log("polygon"))
     assert len(arrivals) > 2 * (policy["rate_per_s"] + policy["burst"])   # well past what 1 s lets through
-    assert arrivals[-1] - started >= (len(arrivals) - policy["burst"]) / policy["rate_per_s"] - 0.02
     assert ahead_of_rate(arrivals, started, policy["rate_per_s"], policy["burst"]) == []   # the gate's own curve
