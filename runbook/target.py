@@ -76,6 +76,10 @@ class TargetDescription:
         "PATH", "LANG", "LC_ALL", "TZ", "HOME", "DAWSOS_PATTERNS_DIR", "ANTHROPIC_API_KEY",
         "FMP_BASE_URL", "POLYGON_BASE_URL", "FRED_BASE_URL", "FMP_API_KEY", "POLYGON_API_KEY",
         "FRED_API_KEY")
+    # a provider's limiter settings (Week 3 Task 6.4), e.g. POLYGON_RATE_PER_S: the rate gate's
+    # probe API runs with a low limit so that any machine can offer calls faster than it
+    provider_rate_setting: str = "{provider}_RATE_PER_S"
+    provider_burst_setting: str = "{provider}_BURST"
 
     def history_excludes(self, migration_files: list[str]) -> list[str]:
         """Paths the rename and its gate leave alone: the schema DDL (it describes live tables,
