@@ -5,8 +5,8 @@ flow run started from (its baseline: the commit deployed before the run's first 
 Repeats beat noise: the baseline code is served by a second API beside the changed one, and
 requests alternate between the two (A B, B A, …) for `REPEATS` passes over all patterns, so a
 busy moment of the machine slows both sides alike. A pattern that looks slower is measured
-again and keeps its better verdict, and a change must also exceed `FLOOR_MS` — so a 1 ms ->
-1.3 ms pattern does not trip it. Over 20 % worse fails the step, which rolls back.
+again, three times as long, and keeps its better verdict; a change must also exceed
+`FLOOR_MS` — so a 1 ms -> 1.3 ms pattern does not trip it. Over 20 % worse fails the step, which rolls back.
 (An external API — TARGET_API_URL — cannot be doubled: there the baseline is measured on it
 before the change, and compared after.)
 """
@@ -30,6 +30,7 @@ from runbook.tasks.target.deploy import ON_SHUTDOWN, api, deployed_commit
 DEGRADATION = 0.20      # the plan's trigger
 FLOOR_MS = 50.0         # smaller absolute changes are noise, whatever the ratio (2 busy cores)
 REPEATS = 7             # passes per measurement (env RUNBOOK_LATENCY_REPEATS)
+SUSPECT_PASSES = 3      # a pattern that looks slower is measured again, this many times longer
 BASELINE_KEY = "latency_baseline"
 BASELINE_API = "latency_baseline_api"
 
@@ -49,13 +50,14 @@ def repeats() -> int:
 
 
 def paired_medians(database_url: str, checkout: Path, before: ApiServer, after: ApiServer,
-                   patterns: list[str]) -> tuple[dict, dict]:
-    """Median ms per pattern on each server, requests alternating between them (after one
-    warm-up pass). A pattern that fails on either side is left to the smoke gate."""
+                   patterns: list[str], passes: int | None = None) -> tuple[dict, dict]:
+    """Median ms per pattern on each server over `passes` (default: repeats()), requests
+    alternating between them (after one warm-up pass). A pattern that fails on either side is
+    left to the smoke gate."""
     probe = _probe(database_url, checkout)
     samples: dict[str, tuple[list, list]] = defaultdict(lambda: ([], []))
     with httpx.Client(timeout=60) as client:
-        for pass_no in range(repeats() + 1):
+        for pass_no in range((passes or repeats()) + 1):
             for pid in patterns:
                 order = (0, 1) if pass_no % 2 else (1, 0)
                 ms = {side: probe(client, (before, after)[side], pid) for side in order}
@@ -138,7 +140,8 @@ def latency_gate(step: str, before: dict[str, float], after: dict[str, float],
 
 def after_change(ctx: RunContext, step: str) -> GateResult:
     """The changed code (deployed) against the run's baseline; a pattern that looks slower is
-    measured again and keeps the better of its two verdicts."""
+    measured again, three times as long (a neighbour's burst of work outlasts a short
+    measurement), and keeps the better of its two verdicts."""
     base, changed = ctx.extra[BASELINE_KEY], api(ctx)
     if base["medians"] is not None:             # an external API: before vs after, in turn
         return latency_gate(step, base["medians"], sequential_medians(ctx))
@@ -148,7 +151,7 @@ def after_change(ctx: RunContext, step: str) -> GateResult:
     suspects = [row["pattern"] for row in slower(before, after)]
     if suspects:
         again_before, again_after = paired_medians(ctx.database_url, ctx.deploy_dir, baseline,
-                                                   changed, suspects)
+                                                   changed, suspects, passes=SUSPECT_PASSES * repeats())
         for pid in suspects:
             if pid in again_after and again_after[pid] / max(again_before[pid], 1e-6) \
                     < after[pid] / max(before[pid], 1e-6):
